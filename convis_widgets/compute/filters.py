@@ -1,0 +1,126 @@
+"""Conv filters as pictures, and a smoothness score that tells converged filters from noise."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from .probe import resolve_layer
+
+NOISY_BELOW = 0.15
+"""Default smoothness threshold. Random init scores 0 on average (a 16-filter layer's mean:
++-0.055 for 3x3, +-0.04 for 5x5; 99th percentile 0.12); a digits CNN trained to 99.4% scores
+0.22 with 3x3 and 0.40 with 5x5 first-layer kernels; blobs, ramps and Gabors 0.4-0.95."""
+
+
+def conv_layers(model: nn.Module) -> list[str]:
+    """Names of the modules with a 4-D ``weight`` (Conv2d, ConvTranspose2d)."""
+    return [
+        name
+        for name, m in model.named_modules()
+        if name and isinstance(getattr(m, "weight", None), torch.Tensor) and m.weight.ndim == 4
+    ]
+
+
+def conv_weight(model: nn.Module, layer_name: str) -> torch.Tensor:
+    """The layer's weight as (out, in, kh, kw); ConvTranspose2d's (in, out, kh, kw) is swapped.
+
+    For a grouped ConvTranspose2d this gives the first group's view of each output channel.
+    """
+    name, m = resolve_layer(model, layer_name)
+    weight = getattr(m, "weight", None)
+    if not isinstance(weight, torch.Tensor) or weight.ndim != 4:
+        raise ValueError(
+            f"layer {name!r} ({type(m).__name__}) has no 4-D conv weight; "
+            f"conv layers: {conv_layers(model)}"
+        )
+    w = weight.detach()
+    if getattr(m, "transposed", False):
+        w = w.transpose(0, 1)
+    return w.cpu().double()
+
+
+def _minmax(a: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    lo = a.min(axis=axes, keepdims=True)
+    span = a.max(axis=axes, keepdims=True) - lo
+    return np.where(span > 0, (a - lo) / np.where(span > 0, span, 1.0), 0.5)
+
+
+def filter_images(model: nn.Module, layer_name: str, *, mode: str = "auto") -> np.ndarray:
+    """Filters as float32 pictures in [0, 1], each scaled by its own min/max (constant -> 0.5).
+
+    "rgb" (or "auto" with 3 input channels): (out, kh, kw, 3), one colour picture per filter;
+    "channels": (out, in, kh, kw), each (filter, input channel) slice scaled on its own.
+    """
+    w = conv_weight(model, layer_name).numpy()
+    if mode == "auto":
+        mode = "rgb" if w.shape[1] == 3 else "channels"
+    if mode == "rgb":
+        if w.shape[1] != 3:
+            raise ValueError(
+                f"mode='rgb' needs 3 input channels; layer {layer_name!r} has {w.shape[1]}: "
+                "use mode='channels'"
+            )
+        return _minmax(w, (1, 2, 3)).transpose(0, 2, 3, 1).astype(np.float32)
+    if mode == "channels":
+        return _minmax(w, (2, 3)).astype(np.float32)
+    raise ValueError(f"mode must be 'auto', 'rgb' or 'channels'; got {mode!r}")
+
+
+def smoothness(weight: torch.Tensor | np.ndarray) -> np.ndarray:
+    """Per output filter, spatial lag-1 autocorrelation in [-1, 1]: noise 0, smooth filters ~1.
+
+    r = sum over horizontal and vertical neighbour pairs (all input channels) of products of
+    the filter's mean-removed values, over the same pairs' mean square; rescaled as
+    (r - b) / (1 - b) with b = -1/(n-1), the expected r of white noise over n values, so that
+    noise scores 0 whatever the kernel size. Constant filters score 1.
+    """
+    w = weight.detach().cpu().double().numpy() if isinstance(weight, torch.Tensor) else weight
+    w = np.asarray(w, dtype=np.float64)
+    if w.ndim != 4:
+        raise ValueError(f"weight must be (out, in, kh, kw); got shape {w.shape}")
+    if w.shape[2] * w.shape[3] < 2:
+        raise ValueError(f"smoothness needs kernels of at least 2 pixels; got {w.shape[2:]}")
+    x = w - w.mean(axis=(1, 2, 3), keepdims=True)
+    num = np.zeros(len(x))
+    den = np.zeros(len(x))
+    for a, b in ((x[:, :, :, 1:], x[:, :, :, :-1]), (x[:, :, 1:, :], x[:, :, :-1, :])):
+        num += (a * b).sum(axis=(1, 2, 3))
+        den += ((a**2 + b**2) / 2).sum(axis=(1, 2, 3))
+    flat = np.abs(x).max(axis=(1, 2, 3)) <= 1e-9 * np.abs(w).max(axis=(1, 2, 3))
+    r = num / np.where(flat, 1.0, den)
+    noise = -1.0 / (x[0].size - 1)
+    return np.where(flat, 1.0, (r - noise) / (1 - noise))
+
+
+@dataclass
+class FilterReport:
+    """Smoothness of each filter of a layer and a one-line verdict on the whole layer."""
+
+    layer: str
+    smoothness: np.ndarray
+    mean: float
+    noisy: np.ndarray
+    threshold: float
+    verdict: str
+
+
+def filter_report(
+    model: nn.Module, layer_name: str, *, noisy_below: float | None = None
+) -> FilterReport:
+    """Smoothness verdict for one conv layer: noisy filters mean not converged (seed 002)."""
+    threshold = NOISY_BELOW if noisy_below is None else noisy_below
+    name, _ = resolve_layer(model, layer_name)
+    s = smoothness(conv_weight(model, name))
+    mean = float(s.mean())
+    if mean >= threshold:
+        verdict = f"smooth filters (mean smoothness {mean:.2f}): looks converged"
+    else:
+        verdict = (
+            f"noisy filters (mean smoothness {mean:.2f}): not converged or weak "
+            "regularisation (seed 002)"
+        )
+    return FilterReport(name, s, mean, s < threshold, threshold, verdict)

@@ -1,0 +1,101 @@
+"""Check user images before they reach the model, with messages that say what was expected."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from .errors import InputError
+from .state import model_device, model_dtype
+
+Shape = tuple[int | None, ...]
+
+
+def expected_input_shape(model: nn.Module) -> Shape | None:
+    """Per-example input shape the model wants: ``model.input_shape``, else (C, None, None).
+
+    The channel count comes from the first Conv2d; None marks sizes that cannot be known.
+    """
+    shape = getattr(model, "input_shape", None)
+    if shape is not None:
+        return tuple(None if s is None else int(s) for s in shape)
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            return (m.in_channels, None, None)
+    return None
+
+
+def _fmt(shape: Sequence[int | str | None]) -> str:
+    return "(" + ", ".join("?" if s is None else str(s) for s in shape) + ")"
+
+
+def check_images(
+    images: torch.Tensor | np.ndarray,
+    *,
+    model: nn.Module | None = None,
+    input_shape: Sequence[int | None] | None = None,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """Validate (N, C, H, W) or single (C, H, W) float images and return them as a batch.
+
+    The batch goes to ``device`` (default: the model's device) in the model's floating dtype.
+    """
+    if isinstance(images, np.ndarray):
+        if not (np.issubdtype(images.dtype, np.floating)):
+            raise InputError(
+                f"images must be a float array; got dtype {images.dtype}: convert first, "
+                "e.g. x.astype(np.float32) / 255"
+            )
+        x = torch.from_numpy(np.ascontiguousarray(images))
+    elif isinstance(images, torch.Tensor):
+        x = images.detach()
+        if not x.is_floating_point():
+            raise InputError(
+                f"images must be a float tensor; got dtype {x.dtype}: convert first, "
+                "e.g. x.float() / 255"
+            )
+    else:
+        raise InputError(
+            f"images must be a torch.Tensor or numpy array of shape (N, C, H, W); "
+            f"got {type(images).__name__}"
+        )
+    if x.ndim == 3:
+        x = x.unsqueeze(0)
+    elif x.ndim != 4:
+        hint = " (for one grayscale image add the channel dim: x[None])" if x.ndim == 2 else ""
+        raise InputError(
+            "expected images of shape (N, C, H, W) or one image (C, H, W); "
+            f"got shape {tuple(x.shape)} with {x.ndim} dims{hint}"
+        )
+    if x.shape[0] == 0:
+        raise InputError(f"empty batch: got shape {tuple(x.shape)}, need at least one image")
+    if 0 in x.shape:
+        raise InputError(f"images have a zero-size dimension: shape {tuple(x.shape)}")
+    bad = ~torch.isfinite(x)
+    if bool(bad.any()):
+        n_nan = int(torch.isnan(x).sum())
+        n_inf = int(bad.sum()) - n_nan
+        first = tuple(int(i) for i in bad.nonzero()[0])
+        raise InputError(
+            f"images contain {n_nan} NaN and {n_inf} Inf values (first at index {first}); "
+            "clean or re-normalise the data"
+        )
+    want = tuple(input_shape) if input_shape is not None else None
+    if want is None and model is not None:
+        want = expected_input_shape(model)
+    if want is not None and len(want) == 3:
+        got = tuple(x.shape[1:])
+        if any(w is not None and w != g for w, g in zip(want, got, strict=True)):
+            names = ("C", "H", "W")
+            exp = [str(w) if w is not None else n for w, n in zip(want, names, strict=True)]
+            raise InputError(
+                f"model expects images of shape {_fmt(['N', *exp])} "
+                f"(channels, height, width = {', '.join(exp)}); got {_fmt(['N', *got])}"
+            )
+    if device is None and model is not None:
+        device = model_device(model)
+    dtype = model_dtype(model) if model is not None else x.dtype
+    return x.to(device=device, dtype=dtype)

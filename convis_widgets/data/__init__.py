@@ -1,0 +1,18 @@
+"""Built-in data sets (generated from files scikit-learn ships) and loaders for on-disk formats."""
+
+from .builtin import digits, patches
+from .dataset import ImageDataset
+from .errors import DatasetFormatError, UnsafePickleError
+from .formats import CIFAR10_CLASSES, load_cifar10, load_mnist, load_svhn
+
+__all__ = [
+    "CIFAR10_CLASSES",
+    "DatasetFormatError",
+    "ImageDataset",
+    "UnsafePickleError",
+    "digits",
+    "load_cifar10",
+    "load_mnist",
+    "load_svhn",
+    "patches",
+]

@@ -1,0 +1,63 @@
+"""Reference convolutional autoencoder from seed 000: 32x32 down to a 5x5 code and back."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+from torch import nn
+
+from .cnn import check_first_kernel
+
+
+class ConvAutoencoder(nn.Module):
+    """Encoder of three convs (32 -> 16 -> 8 -> 5 at the default size) and a mirrored decoder.
+
+    Layers sit in ``encoder`` and ``decoder`` Sequentials with named children, so layer names read
+    ``encoder.conv1``, ``decoder.deconv1``, ... The decoder ends in a Sigmoid: images are in [0, 1].
+    """
+
+    def __init__(self, in_channels: int = 3, first_kernel: int = 3, input_size: int = 32) -> None:
+        super().__init__()
+        check_first_kernel(first_kernel, input_size)
+        if input_size < 16 or input_size % 4:
+            raise ValueError(f"input_size must be a multiple of 4 and at least 16, got {input_size}")
+        code_side = input_size // 4 - 3
+        self.input_shape = (in_channels, input_size, input_size)
+        self.latent_shape = (16, code_side, code_side)
+        self.encoder = nn.Sequential(
+            OrderedDict(
+                conv1=nn.Conv2d(in_channels, 16, first_kernel, padding=first_kernel // 2),
+                relu1=nn.ReLU(),
+                pool1=nn.MaxPool2d(2),
+                conv2=nn.Conv2d(16, 32, 3, padding=1),
+                relu2=nn.ReLU(),
+                pool2=nn.MaxPool2d(2),
+                conv3=nn.Conv2d(32, 16, 4),
+                relu3=nn.ReLU(),
+            )
+        )
+        self.decoder = nn.Sequential(
+            OrderedDict(
+                deconv1=nn.ConvTranspose2d(16, 32, 4),
+                relu1=nn.ReLU(),
+                deconv2=nn.ConvTranspose2d(32, 16, 2, stride=2),
+                relu2=nn.ReLU(),
+                deconv3=nn.ConvTranspose2d(16, 16, 2, stride=2),
+                relu3=nn.ReLU(),
+                conv=nn.Conv2d(16, in_channels, 3, padding=1),
+                sigmoid=nn.Sigmoid(),
+            )
+        )
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The (N, 16, 5, 5) code of a batch of images (at the default 32x32 size)."""
+        return self.encoder(x)
+
+    def decode(self, code: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1] reconstructed from a code."""
+        return self.decoder(code)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Reconstruction of a batch of images, same shape as the input."""
+        return self.decoder(self.encoder(x))

@@ -1,0 +1,217 @@
+"""numpy -> pictures: the views the widgets show and the CLI saves, matplotlib OO API only.
+
+Each view builds its axes once on a figure it is given (an ipympl canvas in a
+widget, a plain Agg figure in a script) and `update()` changes the drawn data in
+place with `set_data`, so a widget never re-creates its figure per frame.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.collections import LineCollection
+from matplotlib.colors import Colormap
+from matplotlib.figure import Figure
+
+from .compute.activations import channel_grid, grid_shape
+
+DEAD_COLOR = "#d62728"
+SELECTED_COLOR = "#ff7f0e"
+NOISY_COLOR = "#d62728"
+
+
+def new_figure(figsize: tuple[float, float], dpi: int = 100) -> Figure:
+    """A pyplot-free figure: nothing registered globally, nothing to leak."""
+    fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
+    return fig
+
+
+def save_png(fig: Figure, path: str | Path) -> Path:
+    """Write `fig` as a PNG (an Agg canvas is attached if the figure has none) and return the path."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not isinstance(fig.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(fig)
+    fig.savefig(path, format="png")
+    return path
+
+
+def image_for_display(image: np.ndarray) -> np.ndarray:
+    """(C, H, W) model input -> (H, W) grey or (H, W, 3) RGB clipped to [0, 1] for imshow."""
+    image = np.asarray(image, dtype=np.float32)
+    if image.ndim == 2:
+        return image
+    if image.shape[0] == 3:
+        rgb = np.moveaxis(image, 0, -1)
+        lo, hi = float(rgb.min()), float(rgb.max())
+        if lo < 0.0 or hi > 1.0:  # normalised inputs: stretch to show them
+            rgb = (rgb - lo) / (hi - lo) if hi > lo else np.zeros_like(rgb)
+        return np.clip(rgb, 0.0, 1.0)
+    return image.mean(axis=0)
+
+
+def cell_outlines(
+    cells: np.ndarray, h: int, w: int, ncols: int, pad: int = 1, *, strike: bool = False
+) -> np.ndarray:
+    """Rectangle outlines (line segments in image coordinates) around mosaic cells, struck out if asked."""
+    segments = []
+    for c in np.asarray(cells, dtype=int).ravel():
+        r, col = divmod(int(c), ncols)
+        x0, y0 = col * (w + pad) - 0.5, r * (h + pad) - 0.5
+        x1, y1 = x0 + w, y0 + h
+        segments += [
+            [(x0, y0), (x1, y0)], [(x1, y0), (x1, y1)],
+            [(x1, y1), (x0, y1)], [(x0, y1), (x0, y0)],
+        ]
+        if strike:
+            segments.append([(x0, y0), (x1, y1)])
+    return np.asarray(segments, dtype=float).reshape(-1, 2, 2)
+
+
+def _set_image(ax: Axes, im, data: np.ndarray, *, autoscale: bool = True) -> None:
+    """Replace an AxesImage's data (any size) and fit the axes to it."""
+    h, w = data.shape[:2]
+    im.set_data(data)
+    im.set_extent((-0.5, w - 0.5, h - 0.5, -0.5))
+    ax.set_xlim(-0.5, w - 0.5)
+    ax.set_ylim(h - 0.5, -0.5)
+    if autoscale and data.ndim == 2:
+        finite = data[np.isfinite(data)]
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        im.set_clim(lo, hi if hi > lo else lo + 1.0)
+
+
+def _cmap(name: str) -> Colormap:
+    """A private copy of a colormap that draws NaN (mosaic padding) in white."""
+    return matplotlib.colormaps[name].with_extremes(bad="white")
+
+
+def _bare(ax: Axes) -> None:
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+class ActivationView:
+    """Channel grid of one layer for one image, beside the input, the channel mean and one channel."""
+
+    def __init__(self, fig: Figure, cmap: str = "viridis") -> None:
+        self.fig = fig
+        grid = fig.add_gridspec(3, 3)
+        self.ax_grid = fig.add_subplot(grid[:, :2])
+        self.ax_input = fig.add_subplot(grid[0, 2])
+        self.ax_mean = fig.add_subplot(grid[1, 2])
+        self.ax_channel = fig.add_subplot(grid[2, 2])
+        for ax in (self.ax_grid, self.ax_input, self.ax_mean, self.ax_channel):
+            _bare(ax)
+        empty = np.zeros((1, 1))
+        self.im_grid = self.ax_grid.imshow(empty, cmap=_cmap(cmap), interpolation="nearest")
+        self.im_input = self.ax_input.imshow(empty, cmap="gray", interpolation="nearest")
+        self.im_mean = self.ax_mean.imshow(empty, cmap=cmap, interpolation="nearest")
+        self.im_channel = self.ax_channel.imshow(empty, cmap=_cmap(cmap), interpolation="nearest")
+        self.dead_lines = LineCollection([], colors=DEAD_COLOR, linewidths=1.2)
+        self.selected_lines = LineCollection([], colors=SELECTED_COLOR, linewidths=2.0)
+        self.ax_grid.add_collection(self.dead_lines)
+        self.ax_grid.add_collection(self.selected_lines)
+        self.ax_input.set_title("input", fontsize=9)
+        self.ax_mean.set_title("channel mean", fontsize=9)
+        self.geometry: tuple[int, int, int, int] = (0, 1, 1, 1)  # channels, h, w, ncols
+        self.mosaic: np.ndarray = empty
+
+    def update(
+        self,
+        image: np.ndarray,
+        act: np.ndarray,
+        *,
+        layer: str,
+        dead: np.ndarray | None = None,
+        channel: int | None = None,
+        normalize: str = "per_channel",
+    ) -> None:
+        """Draw `act` (C, H, W) of `layer` for the input `image` (C_in, H_in, W_in)."""
+        act = np.asarray(act, dtype=np.float32)
+        c, h, w = act.shape
+        _, ncols = grid_shape(c)
+        self.geometry = (c, h, w, ncols)
+        self.mosaic = channel_grid(act, ncols=ncols, normalize=normalize)
+        _set_image(self.ax_grid, self.im_grid, self.mosaic)
+        shown = image_for_display(image)
+        _set_image(self.ax_input, self.im_input, shown)
+        _set_image(self.ax_mean, self.im_mean, act.mean(axis=0))
+        dead_idx = np.flatnonzero(dead) if dead is not None else np.zeros(0, dtype=int)
+        self.dead_lines.set_segments(list(cell_outlines(dead_idx, h, w, ncols, strike=True)))
+        n_dead = len(dead_idx)
+        dead_txt = f", {n_dead} dead (struck out)" if n_dead else ""
+        self.ax_grid.set_title(f"{layer}: {c} channels of {h}x{w}{dead_txt}", fontsize=10)
+        self.select(channel)
+
+    def select(self, channel: int | None) -> None:
+        """Enlarge one channel of the current activation and outline it in the grid."""
+        c, h, w, ncols = self.geometry
+        if channel is None or not 0 <= channel < c:
+            self.selected_lines.set_segments([])
+            self.im_channel.set_data(np.full((1, 1), np.nan))
+            self.ax_channel.set_title("click a channel", fontsize=9)
+            return
+        r, col = divmod(channel, ncols)
+        pad = 1
+        cell = self.mosaic[r * (h + pad): r * (h + pad) + h, col * (w + pad): col * (w + pad) + w]
+        _set_image(self.ax_channel, self.im_channel, cell)
+        outline = cell_outlines(np.array([channel]), h, w, ncols)
+        self.selected_lines.set_segments(list(outline))
+        self.ax_channel.set_title(f"channel {channel}", fontsize=9)
+
+
+class FilterView:
+    """Filters of one layer as a mosaic, beside each filter's smoothness."""
+
+    def __init__(self, fig: Figure) -> None:
+        self.fig = fig
+        grid = fig.add_gridspec(1, 3)
+        self.ax_filters = fig.add_subplot(grid[0, :2])
+        self.ax_smooth = fig.add_subplot(grid[0, 2])
+        _bare(self.ax_filters)
+        self.im = self.ax_filters.imshow(np.zeros((1, 1)), cmap=_cmap("gray"), interpolation="nearest")
+        self.noisy_lines = LineCollection([], colors=NOISY_COLOR, linewidths=1.2)
+        self.ax_filters.add_collection(self.noisy_lines)
+        (self.points,) = self.ax_smooth.plot([], [], "o", ms=3)
+        self.threshold_line = self.ax_smooth.axhline(0.0, color=NOISY_COLOR, ls="--", lw=1)
+        self.ax_smooth.set_xlabel("filter")
+        self.ax_smooth.set_title("smoothness (lag-1 autocorrelation)", fontsize=9)
+        self.ax_smooth.set_ylim(-1.05, 1.05)
+
+    def update(
+        self,
+        filters: np.ndarray,
+        smoothness: np.ndarray,
+        noisy: np.ndarray,
+        *,
+        layer: str,
+        threshold: float,
+        title: str = "",
+    ) -> None:
+        """Draw `filters` ((N, k, k) grey or (N, k, k, 3) RGB, scaled to [0, 1])."""
+        filters = np.asarray(filters, dtype=np.float32)
+        n, kh, kw = filters.shape[:3]
+        rows, ncols = grid_shape(n)
+        if filters.ndim == 4:  # RGB: pad with white
+            mosaic = np.ones((rows * (kh + 1) - 1, ncols * (kw + 1) - 1, 3), dtype=np.float32)
+            for i in range(n):
+                r, c = divmod(i, ncols)
+                mosaic[r * (kh + 1): r * (kh + 1) + kh, c * (kw + 1): c * (kw + 1) + kw] = filters[i]
+            _set_image(self.ax_filters, self.im, mosaic, autoscale=False)
+        else:
+            mosaic = channel_grid(filters, ncols=ncols, normalize="none")
+            _set_image(self.ax_filters, self.im, mosaic, autoscale=False)
+            self.im.set_clim(0.0, 1.0)
+        self.mosaic = mosaic
+        noisy_idx = np.flatnonzero(noisy)
+        self.noisy_lines.set_segments(list(cell_outlines(noisy_idx, kh, kw, ncols)))
+        self.ax_filters.set_title(title or f"{layer}: {n} filters {kh}x{kw}", fontsize=10)
+        self.points.set_data(np.arange(len(smoothness)), smoothness)
+        self.threshold_line.set_ydata([threshold, threshold])
+        self.ax_smooth.set_xlim(-1, max(len(smoothness), 1))

@@ -1,0 +1,82 @@
+"""What every convis widget shares: a job runner, an error area, figures made once and freed on close."""
+
+from __future__ import annotations
+
+import threading
+import traceback
+
+import ipywidgets as w
+from ipympl.backend_nbagg import Canvas, FigureManager
+from matplotlib.figure import Figure
+
+from ..jobs import Job, JobRunner
+from ..render import new_figure
+
+
+class ConvisWidget(w.VBox):
+    """A VBox that runs its work as jobs, shows their errors in itself and cleans up on `close()`."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.errors = w.Output(layout=w.Layout(max_height="12em", overflow="auto"))
+        self.errors.add_class("convis-errors")
+        self.last_error: BaseException | None = None
+        self.runner = JobRunner(on_error=self._show_error)
+        self.draw_lock = threading.Lock()
+        self._canvases: list[Canvas] = []
+
+    def _new_figure(self, figsize: tuple[float, float]) -> Figure:
+        """An interactive ipympl figure owned by this widget (never registered with pyplot)."""
+        fig = new_figure(figsize)
+        canvas = Canvas(fig)
+        FigureManager(canvas, num=id(fig))
+        canvas.header_visible = False
+        canvas.footer_visible = False
+        canvas.resizable = False
+        canvas.toolbar_visible = "fade-in-fade-out"
+        self._canvases.append(canvas)
+        return fig
+
+    def _show_error(self, exc: BaseException) -> None:
+        """Show an error raised by a job inside the widget, named after it, with its traceback."""
+        self.last_error = exc
+        name = type(self).__name__
+        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-3))
+        self.errors.append_stderr(f"{name}: {type(exc).__name__}: {exc}\n\n{tb}")
+
+    def _clear_error(self) -> None:
+        self.last_error = None
+        self.errors.outputs = ()
+
+    def _submit(self, work) -> Job:
+        """Clear the shown error and run `work(job)` as this widget's only job."""
+        self._clear_error()
+        return self.runner.submit(work)
+
+    def wait(self, timeout: float | None = 30.0) -> bool:
+        """Block until the widget's current job is done: for scripts and tests."""
+        return self.runner.wait(timeout)
+
+    def close(self) -> None:
+        """Stop the running job, close the figures and the widget's children.
+
+        Also called by `Widget.__del__` on a widget whose constructor raised half-way,
+        so it only frees what exists.
+        """
+        runner = getattr(self, "runner", None)
+        if runner is not None:
+            runner.cancel()
+        for canvas in getattr(self, "_canvases", ()):
+            canvas.close()
+        for child in self.children:
+            _close_tree(child)
+        if hasattr(self, "errors"):
+            self.errors.close()
+        super().close()
+
+
+def _close_tree(widget: w.Widget) -> None:
+    """Close a widget and, for boxes, everything inside it."""
+    for child in getattr(widget, "children", ()):
+        _close_tree(child)
+    widget.close()

@@ -1,0 +1,106 @@
+"""`FilterGallery`: the weights of any conv layer as pictures, with a smoothness verdict."""
+
+from __future__ import annotations
+
+import ipywidgets as w
+import numpy as np
+import torch
+from traitlets import Int, Unicode, validate
+
+from ..compute.filters import FilterReport, conv_layers, conv_weight, filter_images, filter_report
+from ..compute.probe import resolve_layer
+from ..render import FilterView
+from .base import ConvisWidget
+
+
+class FilterGallery(ConvisWidget):
+    """Pick a conv layer and see its filters (RGB for 3 input channels, else one input channel).
+
+    Smooth first-layer filters suggest a converged network, noisy ones an unconverged
+    or weakly regularised one (seed 002); noisy filters are struck out in red.
+    """
+
+    layer = Unicode()
+    input_channel = Int(0)
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        *,
+        layer: str | int | None = None,
+        input_channel: int = 0,
+        figsize: tuple[float, float] = (9.0, 4.5),
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.layer_names = conv_layers(model)
+        if not self.layer_names:
+            raise ValueError(
+                f"{type(model).__name__} has no convolution layer (a module with a 4-D weight); "
+                "FilterGallery shows conv filters")
+        self.report: FilterReport | None = None
+        self.shown: np.ndarray | None = None
+
+        self.layer_dropdown = w.Dropdown(options=self.layer_names, description="layer")
+        self.layer_dropdown.add_class("convis-layer")
+        self.channel_slider = w.IntSlider(0, min=0, max=0, description="input ch.",
+                                          continuous_update=False)
+        self.status = w.HTML()
+        self.status.add_class("convis-status")
+        self.figure = self._new_figure(figsize)
+        self.view = FilterView(self.figure)
+        self.children = [w.HBox([self.layer_dropdown, self.channel_slider]), self.figure.canvas,
+                         self.status, self.errors]
+        self.add_class("convis-filter-gallery")
+
+        self.layer = self._conv_name(layer if layer is not None else self.layer_names[0])
+        self.input_channel = input_channel
+        w.link((self.layer_dropdown, "value"), (self, "layer"))
+        w.link((self.channel_slider, "value"), (self, "input_channel"))
+        self.observe(self._refresh, names=["layer", "input_channel"])
+        self._refresh()
+
+    def _conv_name(self, layer: str | int) -> str:
+        name = resolve_layer(self.model, layer, names=self.layer_names)[0]
+        if name not in self.layer_names:
+            raise ValueError(f"layer {name!r} has no conv filters; conv layers: {self.layer_names}")
+        return name
+
+    @validate("layer")
+    def _valid_layer(self, proposal):
+        return self._conv_name(proposal["value"])
+
+    @validate("input_channel")
+    def _valid_channel(self, proposal):
+        if proposal["value"] < 0:
+            raise ValueError(f"input_channel must be >= 0; got {proposal['value']}")
+        return proposal["value"]
+
+    def _refresh(self, change=None) -> None:
+        layer = self.layer
+        if change is not None and change["name"] == "layer":
+            self.input_channel = 0
+        channel = self.input_channel
+        self._submit(lambda job: self._draw(job, layer, channel))
+
+    def _draw(self, job, layer: str, channel: int) -> None:
+        rgb = conv_weight(self.model, layer).shape[1] == 3  # colour filters drawn as RGB
+        images = filter_images(self.model, layer, mode="rgb" if rgb else "channels")
+        report = filter_report(self.model, layer)
+        job.check()
+        n_in = 1 if rgb else images.shape[1]
+        if channel >= n_in:
+            raise IndexError(f"layer {layer!r} has {n_in} input channels (0..{n_in - 1}); "
+                             f"got input_channel={channel}")
+        shown = images if rgb else images[:, channel]
+        noisy = np.flatnonzero(report.noisy)
+        title = f"{layer}: {len(shown)} filters" + ("" if rgb else f", input channel {channel}")
+        with self.draw_lock:
+            self.channel_slider.max = n_in - 1
+            self.channel_slider.disabled = n_in == 1
+            self.view.update(shown, report.smoothness, report.noisy, layer=layer,
+                             threshold=report.threshold, title=title)
+            self.figure.canvas.draw_idle()
+            self.report, self.shown = report, shown
+            flagged = f"; noisy: {', '.join(map(str, noisy))}" if len(noisy) else ""
+            self.status.value = f"<b>{layer}</b>: {report.verdict}{flagged}"

@@ -1,0 +1,72 @@
+"""The quickstart in JupyterLab, in Chromium: run it, move the layer control, see the picture change."""
+
+from __future__ import annotations
+
+RUN_ALL_JS = """
+async () => {
+  const app = window.jupyterapp;
+  await app.restored;
+  let panel = null;
+  for (let i = 0; i < 600 && !(panel && panel.sessionContext); i++) {
+    panel = app.shell.currentWidget;
+    await new Promise(r => setTimeout(r, 100));
+  }
+  await panel.context.ready;
+  await panel.sessionContext.ready;
+  await app.commands.execute('notebook:run-all-cells');
+}
+"""
+
+READ_KERNEL_JS = """
+async (code) => {
+  const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+  const fut = kernel.requestExecute({code, silent: false, store_history: false});
+  let out = '';
+  fut.onIOPub = (msg) => { if (msg.header.msg_type === 'stream') out += msg.content.text; };
+  await fut.done;
+  return out.trim();
+}
+"""
+
+EXPLORER = ".convis-activation-explorer"
+CANVAS_JS = f"() => document.querySelector('{EXPLORER} .jupyter-matplotlib canvas').toDataURL()"
+DRAWN_JS = f"""() => {{
+  const c = document.querySelector('{EXPLORER} .jupyter-matplotlib canvas');
+  if (!c || c.width < 50) return false;
+  const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let colored = 0;
+  for (let i = 0; i < px.length; i += 4 * 97) if (px[i] !== px[i + 1] || px[i + 1] !== px[i + 2]) colored++;
+  return colored > 20;
+}}"""
+
+
+def status_text(page) -> str:
+    return page.locator(f"{EXPLORER} .convis-status").first.inner_text()
+
+
+def test_activation_explorer_layer_change_redraws(lab_server, page, artifacts):
+    base, token = lab_server
+    page.goto(f"{base}/lab/tree/01_quickstart.ipynb?token={token}&reset")
+    page.wait_for_function("window.jupyterapp !== undefined")
+    page.evaluate(RUN_ALL_JS)
+
+    page.locator(f"{EXPLORER} .jupyter-matplotlib canvas").first.wait_for(state="visible")
+    page.wait_for_function(f"document.querySelector('{EXPLORER} .convis-status')"
+                           ".textContent.includes('conv1')")
+    page.wait_for_function(DRAWN_JS)  # ipympl's first image arrives late
+    page.locator(".convis-filter-gallery .jupyter-matplotlib canvas").first.wait_for(
+        state="visible")
+    before = page.evaluate(CANVAS_JS)
+    page.locator(EXPLORER).first.screenshot(path=str(artifacts / "explorer-before.png"))
+
+    select = page.locator(f"{EXPLORER} .convis-layer select").first
+    options = select.locator("option").all_inner_texts()
+    target = next(i for i, text in enumerate(options) if text.strip().startswith("conv2"))
+    select.select_option(index=target)
+
+    page.wait_for_function(f"document.querySelector('{EXPLORER} .convis-status')"
+                           ".textContent.includes('conv2')")
+    page.wait_for_function(f"d => ({CANVAS_JS})() !== d", arg=before)
+    assert "conv2" in status_text(page)
+    assert page.evaluate(READ_KERNEL_JS, "print(explorer.layer)") == "conv2"
+    page.locator(EXPLORER).first.screenshot(path=str(artifacts / "explorer-after.png"))

@@ -1,0 +1,180 @@
+"""ActivationExplorer driven from Python as a front end would drive it: traits, set_state, clicks."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+from matplotlib.backend_bases import MouseEvent
+
+from convis_widgets import ActivationExplorer
+from convis_widgets.compute.activations import channel_grid
+from convis_widgets.compute.errors import InputError, LayerNotFoundError, NotSpatialError
+from convis_widgets.compute.state import model_checksum
+from convis_widgets.data import digits
+from convis_widgets.models import pretrained_digits_cnn
+
+
+@pytest.fixture(scope="module")
+def digits_model():
+    return pretrained_digits_cnn()
+
+
+@pytest.fixture(scope="module")
+def test_images():
+    return digits("test").images[:6]
+
+
+def click_grid(explorer: ActivationExplorer, row_px: float, col_px: float) -> None:
+    """Send a mouse click at a pixel of the channel grid, the way ipympl delivers one."""
+    canvas = explorer.figure.canvas
+    explorer.figure.canvas.draw()  # fixes the axes' layout, as the browser's first draw does
+    x, y = explorer.view.ax_grid.transData.transform((col_px, row_px))
+    event = MouseEvent("button_press_event", canvas, x, y, button=1)
+    canvas.callbacks.process("button_press_event", event)
+
+
+def test_first_view_shows_every_channel_of_the_first_spatial_layer(digits_model, test_images):
+    ex = ActivationExplorer(digits_model, test_images)
+    assert ex.layer == "conv1"
+    assert ex.current.shape == (16, 28, 28)
+    expected = channel_grid(ex.current, ncols=4, normalize="per_channel")
+    np.testing.assert_allclose(ex.view.im_grid.get_array().filled(np.nan), expected)
+    assert "conv1" in ex.status.value and "over the 6 given images" in ex.status.value
+    ex.close()
+
+
+def test_layer_dropdown_and_image_slider_redraw(digits_model, test_images):
+    ex = ActivationExplorer(digits_model, test_images)
+    first = ex.current.copy()
+    ex.layer_dropdown.set_state({"index": [i.name for i in ex.layer_infos].index("conv2")})
+    assert ex.layer == "conv2" and ex.current.shape == (32, 14, 14)
+    assert "conv2" in ex.status.value
+    conv2_image0 = ex.current.copy()
+    ex.image_slider.set_state({"value": 3})
+    assert ex.image_index == 3
+    assert not np.allclose(ex.current, conv2_image0)
+    ex.layer = "conv1"
+    assert ex.current.shape == first.shape and not np.allclose(ex.current, first)
+    ex.close()
+
+
+def test_click_on_grid_enlarges_that_channel(digits_model, test_images):
+    ex = ActivationExplorer(digits_model, test_images)
+    # channel 6 sits in row 1, column 2 of a 4-column grid of 28x28 maps with 1-px gaps
+    click_grid(ex, row_px=1 * 29 + 10, col_px=2 * 29 + 10)
+    assert ex.channel == 6
+    enlarged = ex.view.im_channel.get_array()
+    np.testing.assert_allclose(enlarged, ex.view.mosaic[29:57, 58:86])
+    click_grid(ex, row_px=28.2, col_px=5)  # on the gap between rows: no change
+    assert ex.channel == 6
+    ex.layer = "conv2"  # another layer: the selection is cleared
+    assert ex.channel is None
+    ex.close()
+
+
+def test_dead_channels_are_found_and_struck_out(dead_net, small_images):
+    ex = ActivationExplorer(dead_net, small_images)
+    assert ex.layer == "conv"  # before the ReLU channel 2 is negative, not zero: not dead
+    assert len(ex.dead_channels) == 0 and len(ex.view.dead_lines.get_segments()) == 0
+    ex.layer = "relu"
+    np.testing.assert_array_equal(ex.dead_channels, [2])
+    assert len(ex.view.dead_lines.get_segments()) == 5  # 4 sides and a diagonal
+    assert "dead" in ex.status.value
+    ex.layer = "pool"
+    np.testing.assert_array_equal(ex.dead_channels, [2])
+    ex.close()
+
+
+def test_normalize_toggle_changes_the_grid(digits_model, test_images):
+    ex = ActivationExplorer(digits_model, test_images)
+    per_channel = ex.view.mosaic.copy()
+    ex.normalize_buttons.value = "global"
+    assert ex.normalize == "global"
+    assert not np.allclose(np.nan_to_num(per_channel), np.nan_to_num(ex.view.mosaic))
+    ex.close()
+
+
+def test_bad_inputs_give_clear_errors(digits_model, test_images):
+    with pytest.raises(InputError, match=r"1, 28, 28"):
+        ActivationExplorer(digits_model, torch.rand(2, 3, 32, 32))
+    bad = test_images.clone()
+    bad[1, 0, 3, 3] = float("nan")
+    with pytest.raises(InputError, match="NaN"):
+        ActivationExplorer(digits_model, bad)
+    with pytest.raises(InputError):
+        ActivationExplorer(digits_model, (test_images * 255).to(torch.uint8))
+    with pytest.raises(LayerNotFoundError, match="conv1"):
+        ActivationExplorer(digits_model, test_images, layer="conv_1")
+    with pytest.raises(LayerNotFoundError):
+        ActivationExplorer(digits_model, test_images, layer=99)
+    with pytest.raises(NotSpatialError, match="fc1"):
+        ActivationExplorer(digits_model, test_images, layer="fc1")
+    with pytest.raises(TypeError, match="colour_map"):
+        ActivationExplorer(digits_model, test_images, colour_map="gray")
+    ex = ActivationExplorer(digits_model, test_images)
+    with pytest.raises(IndexError, match="0..5"):
+        ex.image_index = 6
+    with pytest.raises(NotSpatialError):
+        ex.layer = "fc2"
+    assert ex.layer == "conv1"
+    ex.close()
+
+
+def test_a_forward_that_raises_is_shown_in_the_widget(dead_net, small_images):
+    ex = ActivationExplorer(dead_net, small_images)
+    assert ex.last_error is None
+
+    def broken(_module, _inputs):
+        raise RuntimeError("sensor unplugged")
+
+    handle = dead_net.fc.register_forward_pre_hook(broken)
+    try:
+        ex.image_index = 2
+    finally:
+        handle.remove()
+    assert ex.last_error is not None and "sensor unplugged" in str(ex.last_error)
+    shown = "".join(o.get("text", "") for o in ex.errors.outputs)
+    assert "ActivationExplorer" in shown and "sensor unplugged" in shown
+    ex.image_index = 3  # the next good draw clears the error
+    assert ex.last_error is None and ex.errors.outputs == ()
+    ex.close()
+
+
+def test_model_is_unchanged_and_hooks_freed(digits_model, test_images):
+    before = model_checksum(digits_model)
+    ex = ActivationExplorer(digits_model, test_images)
+    for name in ("conv2", "relu3", "pool3"):
+        ex.layer = name
+    ex.close()
+    assert model_checksum(digits_model) == before
+    for module in digits_model.modules():
+        assert not module._forward_hooks and not module._forward_pre_hooks
+
+
+def test_worker_thread_draws_and_close_leaves_no_thread(digits_model, test_images):
+    from convis_widgets.jobs import set_default_executor
+
+    set_default_executor("thread")
+    ex = ActivationExplorer(digits_model, test_images)
+    assert ex.wait(30)
+    assert ex.current.shape == (16, 28, 28)
+    for name in ("conv2", "conv3", "conv1", "relu2"):
+        ex.layer = name  # each change cancels the previous job
+    assert ex.wait(30) and ex.current.shape == (32, 14, 14) and ex.last_error is None
+    canvas = ex.figure.canvas
+    ex.close()
+    assert canvas.comm is None  # the figure widget is closed too
+    assert not [t for t in threading.enumerate() if t.name == "convis-widgets-job"]
+
+
+def test_decoder_layers_of_the_autoencoder():
+    from convis_widgets.data import patches
+    from convis_widgets.models import ConvAutoencoder
+
+    model = ConvAutoencoder().eval()
+    ex = ActivationExplorer(model, patches("test").images[:3], layer=-2)
+    assert ex.current.ndim == 3 and ex.current.shape[1] >= 16
+    ex.close()

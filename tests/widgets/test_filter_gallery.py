@@ -1,0 +1,62 @@
+"""FilterGallery driven from Python: layers, input channels, RGB first layers and noisy flags."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from torch import nn
+
+from convis_widgets import FilterGallery
+from convis_widgets.compute.filters import filter_images
+from convis_widgets.compute.state import model_checksum
+from convis_widgets.models import SeedCNN, pretrained_digits_cnn
+
+
+def test_layers_and_input_channels():
+    model = pretrained_digits_cnn()
+    before = model_checksum(model)
+    g = FilterGallery(model)
+    assert g.layer == "conv1" and g.shown.shape == (16, 3, 3)
+    assert g.channel_slider.disabled
+    g.layer_dropdown.set_state({"index": 1})
+    assert g.layer == "conv2" and g.shown.shape == (32, 3, 3)
+    assert g.channel_slider.max == 15 and not g.channel_slider.disabled
+    g.channel_slider.set_state({"value": 5})
+    np.testing.assert_allclose(g.shown, filter_images(model, "conv2", mode="channels")[:, 5])
+    assert "conv2" in g.status.value
+    g.layer = "conv1"
+    assert g.input_channel == 0
+    g.close()
+    assert model_checksum(model) == before
+
+
+def test_trained_first_layer_is_smooth_and_random_one_noisy():
+    trained = FilterGallery(pretrained_digits_cnn())
+    random = FilterGallery(SeedCNN())
+    assert trained.report.smoothness.mean() > random.report.smoothness.mean() + 0.2
+    assert random.report.noisy.mean() > 0.5
+    assert "noisy" in random.status.value
+    assert len(random.view.noisy_lines.get_segments()) == 4 * random.report.noisy.sum()
+    trained.close()
+    random.close()
+
+
+def test_rgb_first_layer():
+    g = FilterGallery(SeedCNN(in_channels=3, input_size=32))
+    assert g.shown.shape == (16, 3, 3, 3)
+    assert g.view.im.get_array().ndim == 3
+    g.close()
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="no convolution layer"):
+        FilterGallery(nn.Sequential(nn.Flatten(), nn.Linear(4, 2)))
+    g = FilterGallery(pretrained_digits_cnn())
+    with pytest.raises(ValueError, match="conv layers"):
+        g.layer = "fc1"
+    g.layer = "conv3"
+    g.input_channel = 40  # conv3 has 32 input channels: the error shows in the widget
+    assert isinstance(g.last_error, IndexError) and "0..31" in str(g.last_error)
+    with pytest.raises(TypeError):
+        FilterGallery(pretrained_digits_cnn(), cmap="gray")
+    g.close()
