@@ -47,7 +47,7 @@ def demo(out: Path, image_index: int = 0) -> list[Path]:
         fig = new_figure((9.0, 4.5))
         FilterView(fig).update(pictures[:, 0], report.smoothness, report.noisy, layer=name,
                                threshold=report.threshold,
-                               title=f"{name}: {len(pictures)} filters, input channel 0")
+                               input_channel=0 if pictures.shape[1] > 1 else None)
         written.append(save_png(fig, out / f"filters_{name}.png"))
         lines.append(f"{name}: {report.verdict}; noisy filters: "
                      f"{np.flatnonzero(report.noisy).tolist() or 'none'}")

@@ -92,6 +92,7 @@ class JobRunner:
         self.on_error = on_error
         self.executor: Executor = executor or _default_executor
         self.current: Job | None = None
+        self._live: list[Job] = []  # submitted jobs whose thread may still run
         self._lock = threading.Lock()
 
     def submit(self, work: Callable[[Job], None]) -> Job:
@@ -101,6 +102,7 @@ class JobRunner:
             if self.current is not None:
                 self.current.cancel()
             self.current = job
+            self._live = [j for j in self._live if not j.done] + [job]
         if self.executor == "inline":
             job._run(self.on_error)
         else:
@@ -113,11 +115,12 @@ class JobRunner:
         return job
 
     def cancel(self, wait: float | None = 5.0) -> None:
-        """Cancel the current job and wait (up to `wait` seconds) for its thread to end."""
+        """Cancel every job still running and wait (up to `wait` seconds each) for its thread to end."""
         with self._lock:
-            job = self.current
-        if job is not None:
+            live, self._live = self._live, []
+        for job in live:
             job.cancel()
+        for job in live:
             if job.thread is not None and job.thread is not threading.current_thread():
                 job.thread.join(wait)
 

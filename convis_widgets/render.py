@@ -21,6 +21,7 @@ from .compute.activations import channel_grid, grid_shape
 DEAD_COLOR = "#d62728"
 SELECTED_COLOR = "#ff7f0e"
 NOISY_COLOR = "#d62728"
+PADDING_ON_GREY = "#9ecae1"  # grey filters need a gap colour that is neither black nor white
 
 
 def new_figure(figsize: tuple[float, float], dpi: int = 100) -> Figure:
@@ -86,9 +87,9 @@ def _set_image(ax: Axes, im, data: np.ndarray, *, autoscale: bool = True) -> Non
         im.set_clim(lo, hi if hi > lo else lo + 1.0)
 
 
-def _cmap(name: str) -> Colormap:
-    """A private copy of a colormap that draws NaN (mosaic padding) in white."""
-    return matplotlib.colormaps[name].with_extremes(bad="white")
+def _cmap(name: str, padding: str = "white") -> Colormap:
+    """A private copy of a colormap that draws NaN (mosaic padding) in the `padding` colour."""
+    return matplotlib.colormaps[name].with_extremes(bad=padding)
 
 
 def _bare(ax: Axes) -> None:
@@ -175,7 +176,8 @@ class FilterView:
         self.ax_filters = fig.add_subplot(grid[0, :2])
         self.ax_smooth = fig.add_subplot(grid[0, 2])
         _bare(self.ax_filters)
-        self.im = self.ax_filters.imshow(np.zeros((1, 1)), cmap=_cmap("gray"), interpolation="nearest")
+        self.im = self.ax_filters.imshow(np.zeros((1, 1)), cmap=_cmap("gray", PADDING_ON_GREY),
+                                         interpolation="nearest")
         self.noisy_lines = LineCollection([], colors=NOISY_COLOR, linewidths=1.2)
         self.ax_filters.add_collection(self.noisy_lines)
         (self.points,) = self.ax_smooth.plot([], [], "o", ms=3)
@@ -192,9 +194,12 @@ class FilterView:
         *,
         layer: str,
         threshold: float,
-        title: str = "",
+        input_channel: int | None = None,
     ) -> None:
-        """Draw `filters` ((N, k, k) grey or (N, k, k, 3) RGB, scaled to [0, 1])."""
+        """Draw `filters` ((N, k, k) grey or (N, k, k, 3) RGB, scaled to [0, 1]).
+
+        `input_channel` names the input channel the grey pictures show, when the layer has several.
+        """
         filters = np.asarray(filters, dtype=np.float32)
         n, kh, kw = filters.shape[:3]
         rows, ncols = grid_shape(n)
@@ -211,7 +216,8 @@ class FilterView:
         self.mosaic = mosaic
         noisy_idx = np.flatnonzero(noisy)
         self.noisy_lines.set_segments(list(cell_outlines(noisy_idx, kh, kw, ncols)))
-        self.ax_filters.set_title(title or f"{layer}: {n} filters {kh}x{kw}", fontsize=10)
+        shown_channel = "" if input_channel is None else f", input channel {input_channel}"
+        self.ax_filters.set_title(f"{layer}: {n} filters {kh}x{kw}{shown_channel}", fontsize=10)
         self.points.set_data(np.arange(len(smoothness)), smoothness)
         self.threshold_line.set_ydata([threshold, threshold])
         self.ax_smooth.set_xlim(-1, max(len(smoothness), 1))

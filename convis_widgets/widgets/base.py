@@ -13,6 +13,27 @@ from ..jobs import Job, JobRunner
 from ..render import new_figure
 
 
+class LockedCanvas(Canvas):
+    """An ipympl canvas that renders under its widget's draw lock and always sends whole frames.
+
+    The browser asks for a frame on the kernel's thread while a job may be changing the
+    artists on its worker thread: the lock keeps it from rendering a half-updated figure.
+    Whole frames instead of ipympl's diffs keep a dropped frame from leaving stale bands.
+    """
+
+    def __init__(self, figure: Figure, lock: threading.RLock) -> None:
+        super().__init__(figure)
+        self._render_lock = lock
+
+    def draw(self) -> None:
+        with self._render_lock:
+            super().draw()
+
+    def get_diff_image(self) -> bytes | None:
+        self._force_full = True
+        return super().get_diff_image()
+
+
 class ConvisWidget(w.VBox):
     """A VBox that runs its work as jobs, shows their errors in itself and cleans up on `close()`."""
 
@@ -22,13 +43,13 @@ class ConvisWidget(w.VBox):
         self.errors.add_class("convis-errors")
         self.last_error: BaseException | None = None
         self.runner = JobRunner(on_error=self._show_error)
-        self.draw_lock = threading.Lock()
-        self._canvases: list[Canvas] = []
+        self.draw_lock = threading.RLock()
+        self._canvases: list[LockedCanvas] = []
 
     def _new_figure(self, figsize: tuple[float, float]) -> Figure:
         """An interactive ipympl figure owned by this widget (never registered with pyplot)."""
         fig = new_figure(figsize)
-        canvas = Canvas(fig)
+        canvas = LockedCanvas(fig, self.draw_lock)
         FigureManager(canvas, num=id(fig))
         canvas.header_visible = False
         canvas.footer_visible = False

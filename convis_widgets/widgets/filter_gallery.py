@@ -94,12 +94,12 @@ class FilterGallery(ConvisWidget):
                              f"got input_channel={channel}")
         shown = images if rgb else images[:, channel]
         noisy = np.flatnonzero(report.noisy)
-        title = f"{layer}: {len(shown)} filters" + ("" if rgb else f", input channel {channel}")
         with self.draw_lock:
             self.channel_slider.max = n_in - 1
             self.channel_slider.disabled = n_in == 1
             self.view.update(shown, report.smoothness, report.noisy, layer=layer,
-                             threshold=report.threshold, title=title)
+                             threshold=report.threshold,
+                             input_channel=None if n_in == 1 else channel)
             self.figure.canvas.draw_idle()
             self.report, self.shown = report, shown
             flagged = f"; noisy: {', '.join(map(str, noisy))}" if len(noisy) else ""

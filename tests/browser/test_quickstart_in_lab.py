@@ -70,3 +70,32 @@ def test_activation_explorer_layer_change_redraws(lab_server, page, artifacts):
     assert "conv2" in status_text(page)
     assert page.evaluate(READ_KERNEL_JS, "print(explorer.layer)") == "conv2"
     page.locator(EXPLORER).first.screenshot(path=str(artifacts / "explorer-after.png"))
+
+
+def test_click_on_a_channel_enlarges_it(lab_server, page, artifacts):
+    """A real mouse click on the ipympl canvas reaches the kernel and selects that channel."""
+    base, token = lab_server
+    page.goto(f"{base}/lab/tree/01_quickstart.ipynb?token={token}&reset")
+    page.wait_for_function("window.jupyterapp !== undefined")
+    page.evaluate(RUN_ALL_JS)
+    page.wait_for_function(DRAWN_JS)
+    select = page.locator(f"{EXPLORER} .convis-layer select").first
+    options = select.locator("option").all_inner_texts()
+    select.select_option(index=next(i for i, t in enumerate(options) if t.strip().startswith("relu2")))
+    page.wait_for_function(f"document.querySelector('{EXPLORER} .convis-status')"
+                           ".textContent.includes('relu2')")
+    before = page.evaluate(CANVAS_JS)
+    # where channel 9 (row 1, column 3 of the 6-column grid of 14x14 maps) is drawn, in CSS pixels
+    where = page.evaluate(READ_KERNEL_JS, (
+        "fig = explorer.figure; fig.canvas.draw()\n"
+        "x, y = explorer.view.ax_grid.transData.transform((3 * 15 + 7, 1 * 15 + 7))\n"
+        "print(x, fig.bbox.height - y, fig.bbox.width)"))
+    x, y, width = (float(v) for v in where.split())
+    canvas = page.locator(f"{EXPLORER} .jupyter-matplotlib canvas").first
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    scale = box["width"] / width  # CSS pixels per figure pixel
+    page.mouse.click(box["x"] + x * scale, box["y"] + y * scale)
+    page.wait_for_function(f"d => ({CANVAS_JS})() !== d", arg=before)
+    assert page.evaluate(READ_KERNEL_JS, "print(explorer.channel)") == "9"
+    page.locator(EXPLORER).first.screenshot(path=str(artifacts / "explorer-channel.png"))
