@@ -30,18 +30,42 @@ def _tensors(model: nn.Module) -> Iterator[torch.Tensor]:
     yield from model.buffers()
 
 
+COPY_LIMIT_BYTES = 128 * 2**20
+"""Parameters up to this size are copied on entry so any change can be undone; larger models
+(VGG16 is 528 MB) keep only a fingerprint per tensor, so the guard costs them no memory."""
+
+
+def _fingerprint(t: torch.Tensor) -> torch.Tensor:
+    """Sum and sum of squares in float64: changes with any realistic edit of the values."""
+    flat = t.detach().reshape(-1).double()
+    return torch.stack([flat.sum(), flat.pow(2).sum()])
+
+
 @contextmanager
-def preserved_state(model: nn.Module, *, eval_mode: bool = True) -> Iterator[nn.Module]:
+def preserved_state(
+    model: nn.Module, *, eval_mode: bool = True, copy_limit_bytes: int = COPY_LIMIT_BYTES
+) -> Iterator[nn.Module]:
     """Record the model's state, optionally switch to eval, and restore it all on exit.
 
-    Restores training flags, ``requires_grad``, each ``.grad`` (None stays None) and the value
-    of every parameter and buffer that changed (e.g. BatchNorm running stats), also on error.
+    Restores training flags, ``requires_grad``, each ``.grad`` (the old gradient tensors are set
+    aside, so a backward pass inside makes fresh ones and never adds into them) and every
+    parameter or buffer whose value changed, also on error. Buffers (e.g. BatchNorm running
+    stats) are always copied; parameters when they fit in ``copy_limit_bytes``. A larger
+    parameter that changed cannot be restored and raises a RuntimeError naming it.
     """
     training = [(m, m.training) for m in model.modules()]
-    params = list(model.parameters())
+    named_params = list(model.named_parameters())
+    params = [p for _, p in named_params]
     requires_grad = [p.requires_grad for p in params]
-    grads = [None if p.grad is None else p.grad.detach().clone() for p in params]
-    values = [(t, t.detach().clone()) for t in [*params, *model.buffers()]]
+    grads = [p.grad for p in params]
+    copy_params = sum(p.numel() * p.element_size() for p in params) <= copy_limit_bytes
+    saved = [  # (name, tensor, a copy or a fingerprint of it, whether it is a copy)
+        (name, t, t.detach().clone() if copy else _fingerprint(t), copy)
+        for copy, named in ((copy_params, named_params), (True, list(model.named_buffers())))
+        for name, t in named
+    ]
+    for p in params:
+        p.grad = None
     try:
         if eval_mode:
             model.eval()
@@ -49,15 +73,24 @@ def preserved_state(model: nn.Module, *, eval_mode: bool = True) -> Iterator[nn.
     finally:
         for m, flag in training:
             m.training = flag
+        lost = []
         with torch.no_grad():
-            for t, saved in values:
-                if t.shape != saved.shape:
-                    t.data = saved
-                elif not torch.equal(t, saved):
-                    t.copy_(saved)
+            for name, t, kept, is_copy in saved:
+                if not is_copy:
+                    if not torch.equal(_fingerprint(t), kept):
+                        lost.append(name)
+                elif kept.shape != t.shape:
+                    t.data = kept
+                elif not torch.equal(t, kept):
+                    t.copy_(kept)
         for p, flag, grad in zip(params, requires_grad, grads, strict=True):
             p.requires_grad_(flag)
             p.grad = grad
+        if lost:
+            raise RuntimeError(
+                f"parameters {lost} were changed in place and the model is larger than "
+                f"copy_limit_bytes={copy_limit_bytes}, so they could not be restored"
+            )
 
 
 def model_checksum(model: nn.Module, *, grads: bool = True) -> str:

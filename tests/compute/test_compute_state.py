@@ -98,3 +98,28 @@ def test_model_device_and_dtype():
     assert model_device(nn.ReLU()) == torch.device("cpu")
     assert model_dtype(nn.ReLU()) == torch.float32
     assert model_dtype(nn.Linear(2, 2).double()) == torch.float64
+
+
+def test_old_grad_tensors_are_set_aside_not_added_into():
+    net = bn_net()
+    net(torch.randn(2, 1, 6, 6)).sum().backward()
+    old_grad = net[0].weight.grad
+    old_value = old_grad.clone()
+    with preserved_state(net):
+        assert net[0].weight.grad is None
+        net(torch.randn(2, 1, 6, 6)).sum().backward()
+        assert net[0].weight.grad is not old_grad
+    assert net[0].weight.grad is old_grad and torch.equal(old_grad, old_value)
+
+
+def test_large_models_are_fingerprinted_not_copied():
+    net = bn_net()
+    before = model_checksum(net)
+    with preserved_state(net, copy_limit_bytes=0):  # as if the model were larger than the limit
+        net(torch.randn(4, 1, 6, 6))  # eval mode: no running-stat update
+    assert model_checksum(net) == before
+    with pytest.raises(RuntimeError, match=r"\['4.weight'\].*could not be restored"):
+        with preserved_state(net, copy_limit_bytes=0):
+            net[4].weight.data.mul_(2)  # in place through .data: no version bump, still seen
+            net[1].running_var.mul_(3)  # buffers are always copied
+    assert torch.equal(net[1].running_var, torch.ones(3))
