@@ -178,3 +178,14 @@ def test_decoder_layers_of_the_autoencoder():
     ex = ActivationExplorer(model, patches("test").images[:3], layer=-2)
     assert ex.current.ndim == 3 and ex.current.shape[1] >= 16
     ex.close()
+
+
+def test_figure_is_made_once_and_updated_in_place(digits_model, test_images):
+    ex = ActivationExplorer(digits_model, test_images)
+    figure, canvas, grid_image = ex.figure, ex.figure.canvas, ex.view.im_grid
+    for name in ("conv2", "pool3", "relu1"):
+        ex.layer = name
+        ex.image_index = (ex.image_index + 1) % len(test_images)
+    assert ex.figure is figure and ex.figure.canvas is canvas and ex.view.im_grid is grid_image
+    assert len(figure.axes) == 4 and len(ex.view.ax_grid.images) == 1
+    ex.close()
