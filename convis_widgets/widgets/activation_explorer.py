@@ -37,7 +37,7 @@ class ActivationExplorer(ConvisWidget):
         layer: str | int | None = None,
         image_index: int = 0,
         normalize: str = "per_channel",
-        figsize: tuple[float, float] = (9.0, 5.5),
+        figsize: tuple[float, float] = (8.0, 5.0),
     ) -> None:
         super().__init__()
         self.model = model
@@ -84,7 +84,7 @@ class ActivationExplorer(ConvisWidget):
         self.normalize = normalize
         for control, name in ((self.layer_dropdown, "layer"), (self.image_slider, "image_index"),
                               (self.normalize_buttons, "normalize")):
-            w.link((control, "value"), (self, name))
+            w.link((self, name), (control, "value"))
         self.observe(self._refresh, names=["layer", "image_index", "normalize"])
         self._refresh()
 

@@ -29,7 +29,7 @@ class FilterGallery(ConvisWidget):
         *,
         layer: str | int | None = None,
         input_channel: int = 0,
-        figsize: tuple[float, float] = (9.0, 4.5),
+        figsize: tuple[float, float] = (8.0, 4.0),
     ) -> None:
         super().__init__()
         self.model = model
@@ -54,9 +54,10 @@ class FilterGallery(ConvisWidget):
         self.add_class("convis-filter-gallery")
 
         self.layer = self._conv_name(layer if layer is not None else self.layer_names[0])
+        self._fit_slider()
         self.input_channel = input_channel
-        w.link((self.layer_dropdown, "value"), (self, "layer"))
-        w.link((self.channel_slider, "value"), (self, "input_channel"))
+        w.link((self, "layer"), (self.layer_dropdown, "value"))
+        w.link((self, "input_channel"), (self.channel_slider, "value"))
         self.observe(self._refresh, names=["layer", "input_channel"])
         self._refresh()
 
@@ -66,40 +67,49 @@ class FilterGallery(ConvisWidget):
             raise ValueError(f"layer {name!r} has no conv filters; conv layers: {self.layer_names}")
         return name
 
+    def _pictures_per_filter(self, layer: str) -> int:
+        """Input channels drawn one at a time: 1 when the 3 input channels are drawn as RGB."""
+        n_in = conv_weight(self.model, layer).shape[1]
+        return 1 if n_in == 3 else n_in
+
+    def _fit_slider(self) -> None:
+        n = self._pictures_per_filter(self.layer)
+        with self.channel_slider.hold_sync():
+            self.channel_slider.max = n - 1
+            self.channel_slider.disabled = n == 1
+
     @validate("layer")
     def _valid_layer(self, proposal):
         return self._conv_name(proposal["value"])
 
     @validate("input_channel")
     def _valid_channel(self, proposal):
-        if proposal["value"] < 0:
-            raise ValueError(f"input_channel must be >= 0; got {proposal['value']}")
-        return proposal["value"]
+        channel, n = proposal["value"], self._pictures_per_filter(self.layer)
+        if not 0 <= channel < n:
+            raise IndexError(f"layer {self.layer!r} has {n} input channel(s) to show (0..{n - 1}); "
+                             f"got input_channel={channel}")
+        return channel
 
     def _refresh(self, change=None) -> None:
-        layer = self.layer
         if change is not None and change["name"] == "layer":
-            self.input_channel = 0
-        channel = self.input_channel
+            self._fit_slider()
+            if self.input_channel != 0:
+                self.input_channel = 0  # observed: refreshes with the new layer
+                return
+        layer, channel = self.layer, self.input_channel
         self._submit(lambda job: self._draw(job, layer, channel))
 
     def _draw(self, job, layer: str, channel: int) -> None:
-        rgb = conv_weight(self.model, layer).shape[1] == 3  # colour filters drawn as RGB
+        rgb = conv_weight(self.model, layer).shape[1] == 3  # colour filters are drawn as RGB
         images = filter_images(self.model, layer, mode="rgb" if rgb else "channels")
         report = filter_report(self.model, layer)
         job.check()
-        n_in = 1 if rgb else images.shape[1]
-        if channel >= n_in:
-            raise IndexError(f"layer {layer!r} has {n_in} input channels (0..{n_in - 1}); "
-                             f"got input_channel={channel}")
         shown = images if rgb else images[:, channel]
         noisy = np.flatnonzero(report.noisy)
         with self.draw_lock:
-            self.channel_slider.max = n_in - 1
-            self.channel_slider.disabled = n_in == 1
             self.view.update(shown, report.smoothness, report.noisy, layer=layer,
                              threshold=report.threshold,
-                             input_channel=None if n_in == 1 else channel)
+                             input_channel=None if rgb or images.shape[1] == 1 else channel)
             self.figure.canvas.draw_idle()
             self.report, self.shown = report, shown
             flagged = f"; noisy: {', '.join(map(str, noisy))}" if len(noisy) else ""

@@ -40,6 +40,29 @@ DRAWN_JS = f"""() => {{
 }}"""
 
 
+def settled_canvas(page) -> str:
+    """The explorer's canvas once two looks 400 ms apart see the same picture."""
+    last = page.evaluate(CANVAS_JS)
+    for _ in range(50):
+        page.wait_for_timeout(400)
+        now = page.evaluate(CANVAS_JS)
+        if now == last:
+            return now
+        last = now
+    raise AssertionError("the explorer's picture never settled")
+
+
+def kernel_value(page, expression: str, expected: str, timeout_s: float = 20) -> str:
+    """Poll `print(expression)` in the kernel until it prints `expected` (or time runs out)."""
+    value = ""
+    for _ in range(int(timeout_s / 0.25)):
+        value = page.evaluate(READ_KERNEL_JS, f"print({expression})")
+        if value == expected:
+            break
+        page.wait_for_timeout(250)
+    return value
+
+
 def status_text(page) -> str:
     return page.locator(f"{EXPLORER} .convis-status").first.inner_text()
 
@@ -58,6 +81,8 @@ def test_activation_explorer_layer_change_redraws(lab_server, page, artifacts):
         state="visible")
     before = page.evaluate(CANVAS_JS)
     page.locator(EXPLORER).first.screenshot(path=str(artifacts / "explorer-before.png"))
+    page.locator(".convis-filter-gallery").first.screenshot(path=str(artifacts / "gallery.png"))
+    page.locator(EXPLORER).nth(1).screenshot(path=str(artifacts / "decoder-explorer.png"))
 
     select = page.locator(f"{EXPLORER} .convis-layer select").first
     options = select.locator("option").all_inner_texts()
@@ -84,7 +109,7 @@ def test_click_on_a_channel_enlarges_it(lab_server, page, artifacts):
     select.select_option(index=next(i for i, t in enumerate(options) if t.strip().startswith("relu2")))
     page.wait_for_function(f"document.querySelector('{EXPLORER} .convis-status')"
                            ".textContent.includes('relu2')")
-    before = page.evaluate(CANVAS_JS)
+    before = settled_canvas(page)
     # where channel 9 (row 1, column 3 of the 6-column grid of 14x14 maps) is drawn, in CSS pixels
     where = page.evaluate(READ_KERNEL_JS, (
         "fig = explorer.figure; fig.canvas.draw()\n"
@@ -95,7 +120,8 @@ def test_click_on_a_channel_enlarges_it(lab_server, page, artifacts):
     canvas.scroll_into_view_if_needed()
     box = canvas.bounding_box()
     scale = box["width"] / width  # CSS pixels per figure pixel
+    page.screenshot(path=str(artifacts / "before-click.png"))
     page.mouse.click(box["x"] + x * scale, box["y"] + y * scale)
+    assert kernel_value(page, "explorer.channel", "9") == "9"
     page.wait_for_function(f"d => ({CANVAS_JS})() !== d", arg=before)
-    assert page.evaluate(READ_KERNEL_JS, "print(explorer.channel)") == "9"
     page.locator(EXPLORER).first.screenshot(path=str(artifacts / "explorer-channel.png"))

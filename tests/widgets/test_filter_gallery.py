@@ -41,6 +41,17 @@ def test_trained_first_layer_is_smooth_and_random_one_noisy():
     random.close()
 
 
+def test_constructor_choices_are_kept():
+    model = pretrained_digits_cnn()
+    g = FilterGallery(model, layer="conv3", input_channel=5)
+    assert (g.layer, g.input_channel) == ("conv3", 5)
+    assert (g.layer_dropdown.value, g.channel_slider.value, g.channel_slider.max) == ("conv3", 5, 31)
+    np.testing.assert_allclose(g.shown, filter_images(model, "conv3", mode="channels")[:, 5])
+    g.close()
+    with pytest.raises(IndexError, match="0..0"):
+        FilterGallery(model, input_channel=1)  # conv1 has one input channel
+
+
 def test_rgb_first_layer():
     g = FilterGallery(SeedCNN(in_channels=3, input_size=32))
     assert g.shown.shape == (16, 3, 3, 3)
@@ -55,8 +66,9 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="conv layers"):
         g.layer = "fc1"
     g.layer = "conv3"
-    g.input_channel = 40  # conv3 has 32 input channels: the error shows in the widget
-    assert isinstance(g.last_error, IndexError) and "0..31" in str(g.last_error)
+    with pytest.raises(IndexError, match=r"0\.\.31"):  # conv3 has 32 input channels
+        g.input_channel = 40
+    assert g.input_channel == 0 and g.last_error is None
     with pytest.raises(TypeError):
         FilterGallery(pretrained_digits_cnn(), cmap="gray")
     g.close()
