@@ -202,18 +202,14 @@ class FilterView:
         """
         filters = np.asarray(filters, dtype=np.float32)
         n, kh, kw = filters.shape[:3]
-        rows, ncols = grid_shape(n)
-        if filters.ndim == 4:  # RGB: pad with white
-            mosaic = np.ones((rows * (kh + 1) - 1, ncols * (kw + 1) - 1, 3), dtype=np.float32)
-            for i in range(n):
-                r, c = divmod(i, ncols)
-                mosaic[r * (kh + 1): r * (kh + 1) + kh, c * (kw + 1): c * (kw + 1) + kw] = filters[i]
-            _set_image(self.ax_filters, self.im, mosaic, autoscale=False)
+        _, ncols = grid_shape(n)
+        if filters.ndim == 4:  # RGB: one grid per colour plane, padded with white
+            mosaic = np.stack([channel_grid(filters[..., k], ncols=ncols, normalize="none",
+                                            pad_value=1.0) for k in range(3)], axis=-1)
         else:
             mosaic = channel_grid(filters, ncols=ncols, normalize="none")
-            _set_image(self.ax_filters, self.im, mosaic, autoscale=False)
-            self.im.set_clim(0.0, 1.0)
-        self.mosaic = mosaic
+        _set_image(self.ax_filters, self.im, mosaic, autoscale=False)
+        self.im.set_clim(0.0, 1.0)
         noisy_idx = np.flatnonzero(noisy)
         self.noisy_lines.set_segments(list(cell_outlines(noisy_idx, kh, kw, ncols)))
         shown_channel = "" if input_channel is None else f", input channel {input_channel}"
