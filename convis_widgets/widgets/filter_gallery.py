@@ -67,10 +67,13 @@ class FilterGallery(ConvisWidget):
             raise ValueError(f"layer {name!r} has no conv filters; conv layers: {self.layer_names}")
         return name
 
+    def _is_rgb(self, layer: str) -> bool:
+        """Filters over 3 input channels are drawn as colour pictures."""
+        return conv_weight(self.model, layer).shape[1] == 3
+
     def _pictures_per_filter(self, layer: str) -> int:
-        """Input channels drawn one at a time: 1 when the 3 input channels are drawn as RGB."""
-        n_in = conv_weight(self.model, layer).shape[1]
-        return 1 if n_in == 3 else n_in
+        """Input channels drawn one at a time: 1 when the filters are drawn as RGB."""
+        return 1 if self._is_rgb(layer) else conv_weight(self.model, layer).shape[1]
 
     def _fit_slider(self) -> None:
         n = self._pictures_per_filter(self.layer)
@@ -100,7 +103,7 @@ class FilterGallery(ConvisWidget):
         self._submit(lambda job: self._draw(job, layer, channel))
 
     def _draw(self, job, layer: str, channel: int) -> None:
-        rgb = conv_weight(self.model, layer).shape[1] == 3  # colour filters are drawn as RGB
+        rgb = self._is_rgb(layer)
         images = filter_images(self.model, layer, mode="rgb" if rgb else "channels")
         report = filter_report(self.model, layer)
         job.check()
@@ -109,7 +112,7 @@ class FilterGallery(ConvisWidget):
         with self.draw_lock:
             self.view.update(shown, report.smoothness, report.noisy, layer=layer,
                              threshold=report.threshold,
-                             input_channel=None if rgb or images.shape[1] == 1 else channel)
+                             input_channel=None if self._pictures_per_filter(layer) == 1 else channel)
             self.figure.canvas.draw_idle()
             self.report, self.shown = report, shown
             flagged = f"; noisy: {', '.join(map(str, noisy))}" if len(noisy) else ""
