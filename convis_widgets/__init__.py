@@ -9,11 +9,18 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["ActivationExplorer", "FilterGallery", "__version__"]
+__all__ = [
+    "ActivationExplorer",
+    "FeatureVisualizer",
+    "FilterGallery",
+    "OcclusionExplorer",
+    "TrainingComparison",
+    "__version__",
+]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("ActivationExplorer", "FilterGallery"):
+    if name in __all__ and name != "__version__":
         from . import widgets
 
         return getattr(widgets, name)

@@ -1,6 +1,24 @@
-"""Jupyter widgets over the compute core: the only package that imports ipywidgets and ipympl."""
+"""Jupyter widgets over the compute core: the only package that imports ipywidgets and ipympl.
 
-from .activation_explorer import ActivationExplorer
-from .filter_gallery import FilterGallery
+Each widget lives in its own module, imported on first use.
+"""
 
-__all__ = ["ActivationExplorer", "FilterGallery"]
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+MODULES = {
+    "ActivationExplorer": "activation_explorer",
+    "FilterGallery": "filter_gallery",
+    "FeatureVisualizer": "feature_visualizer",
+    "OcclusionExplorer": "occlusion_explorer",
+    "TrainingComparison": "training_comparison",
+}
+__all__ = list(MODULES)
+
+
+def __getattr__(name: str) -> Any:
+    if name in MODULES:
+        return getattr(import_module(f".{MODULES[name]}", __name__), name)
+    raise AttributeError(f"module 'convis_widgets.widgets' has no attribute {name!r}")

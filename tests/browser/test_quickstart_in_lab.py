@@ -2,65 +2,11 @@
 
 from __future__ import annotations
 
-RUN_ALL_JS = """
-async () => {
-  const app = window.jupyterapp;
-  await app.restored;
-  let panel = null;
-  for (let i = 0; i < 600 && !(panel && panel.sessionContext); i++) {
-    panel = app.shell.currentWidget;
-    await new Promise(r => setTimeout(r, 100));
-  }
-  await panel.context.ready;
-  await panel.sessionContext.ready;
-  await app.commands.execute('notebook:run-all-cells');
-}
-"""
-
-READ_KERNEL_JS = """
-async (code) => {
-  const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
-  const fut = kernel.requestExecute({code, silent: false, store_history: false});
-  let out = '';
-  fut.onIOPub = (msg) => { if (msg.header.msg_type === 'stream') out += msg.content.text; };
-  await fut.done;
-  return out.trim();
-}
-"""
+from .lab import canvas_js, drawn_js, kernel_value, open_and_run, run_in_kernel, settled_canvas
 
 EXPLORER = ".convis-activation-explorer"
-CANVAS_JS = f"() => document.querySelector('{EXPLORER} .jupyter-matplotlib canvas').toDataURL()"
-DRAWN_JS = f"""() => {{
-  const c = document.querySelector('{EXPLORER} .jupyter-matplotlib canvas');
-  if (!c || c.width < 50) return false;
-  const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-  let colored = 0;
-  for (let i = 0; i < px.length; i += 4 * 97) if (px[i] !== px[i + 1] || px[i + 1] !== px[i + 2]) colored++;
-  return colored > 20;
-}}"""
-
-
-def settled_canvas(page) -> str:
-    """The explorer's canvas once two looks 400 ms apart see the same picture."""
-    last = page.evaluate(CANVAS_JS)
-    for _ in range(50):
-        page.wait_for_timeout(400)
-        now = page.evaluate(CANVAS_JS)
-        if now == last:
-            return now
-        last = now
-    raise AssertionError("the explorer's picture never settled")
-
-
-def kernel_value(page, expression: str, expected: str, timeout_s: float = 20) -> str:
-    """Poll `print(expression)` in the kernel until it prints `expected` (or time runs out)."""
-    value = ""
-    for _ in range(int(timeout_s / 0.25)):
-        value = page.evaluate(READ_KERNEL_JS, f"print({expression})")
-        if value == expected:
-            break
-        page.wait_for_timeout(250)
-    return value
+CANVAS_JS = canvas_js(EXPLORER)
+DRAWN_JS = drawn_js(EXPLORER)
 
 
 def status_text(page) -> str:
@@ -68,10 +14,7 @@ def status_text(page) -> str:
 
 
 def test_activation_explorer_layer_change_redraws(lab_server, page, artifacts):
-    base, token = lab_server
-    page.goto(f"{base}/lab/tree/01_quickstart.ipynb?token={token}&reset")
-    page.wait_for_function("window.jupyterapp !== undefined")
-    page.evaluate(RUN_ALL_JS)
+    open_and_run(page, lab_server, "01_quickstart.ipynb")
 
     page.locator(f"{EXPLORER} .jupyter-matplotlib canvas").first.wait_for(state="visible")
     page.wait_for_function(f"document.querySelector('{EXPLORER} .convis-status')"
@@ -93,25 +36,22 @@ def test_activation_explorer_layer_change_redraws(lab_server, page, artifacts):
                            ".textContent.includes('conv2')")
     page.wait_for_function(f"d => ({CANVAS_JS})() !== d", arg=before)
     assert "conv2" in status_text(page)
-    assert page.evaluate(READ_KERNEL_JS, "print(explorer.layer)") == "conv2"
+    assert run_in_kernel(page, "print(explorer.layer)") == "conv2"
     page.locator(EXPLORER).first.screenshot(path=str(artifacts / "explorer-after.png"))
 
 
 def test_click_on_a_channel_enlarges_it(lab_server, page, artifacts):
     """A real mouse click on the ipympl canvas reaches the kernel and selects that channel."""
-    base, token = lab_server
-    page.goto(f"{base}/lab/tree/01_quickstart.ipynb?token={token}&reset")
-    page.wait_for_function("window.jupyterapp !== undefined")
-    page.evaluate(RUN_ALL_JS)
+    open_and_run(page, lab_server, "01_quickstart.ipynb")
     page.wait_for_function(DRAWN_JS)
     select = page.locator(f"{EXPLORER} .convis-layer select").first
     options = select.locator("option").all_inner_texts()
     select.select_option(index=next(i for i, t in enumerate(options) if t.strip().startswith("relu2")))
     page.wait_for_function(f"document.querySelector('{EXPLORER} .convis-status')"
                            ".textContent.includes('relu2')")
-    before = settled_canvas(page)
+    before = settled_canvas(page, EXPLORER)
     # where channel 9 (row 1, column 3 of the 6-column grid of 14x14 maps) is drawn, in CSS pixels
-    where = page.evaluate(READ_KERNEL_JS, (
+    where = run_in_kernel(page, (
         "fig = explorer.figure; fig.canvas.draw()\n"
         "x, y = explorer.view.ax_grid.transData.transform((3 * 15 + 7, 1 * 15 + 7))\n"
         "print(x, fig.bbox.height - y, fig.bbox.width)"))

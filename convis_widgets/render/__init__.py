@@ -16,7 +16,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.colors import Colormap
 from matplotlib.figure import Figure
 
-from .compute.activations import channel_grid, grid_shape
+from ..compute.activations import channel_grid, grid_shape
 
 DEAD_COLOR = "#d62728"
 SELECTED_COLOR = "#ff7f0e"
