@@ -1,0 +1,303 @@
+"""Occlusion: how much the target score drops when a window of the image is replaced by a baseline.
+
+Same definition as ``captum.attr.Occlusion`` with a window spanning all channels: windows
+start every ``stride`` pixels, the last one in each direction may stick out past the border
+(it is clipped), and each pixel's attribution is the mean drop over the windows covering it.
+Positions run in batches sized to a memory budget; the convolutional front of the network
+is recomputed only inside each window's receptive-field cone when it can be (see
+:mod:`.incremental`), with the same results as plain batching.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import InputError
+from ..inputs import check_images
+from ..probe import first_tensor, run_forward
+from ..state import preserved_state
+from .incremental import IncrementalOcclusion, incremental_runner
+from .targets import Target, class_scores, pick, resolve_targets
+
+Baseline = float | int | str | torch.Tensor | np.ndarray
+Progress = Callable[[int, int], None]
+MEMORY_BUDGET = 512 * 2**20  # bytes of activations one batch of patched images may take
+MAX_BATCH = 512
+
+
+def _size_pair(value: Any, what: str) -> tuple[int, int]:
+    pair = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in pair):
+        raise ValueError(f"{what} must be an int or a (height, width) pair of ints; got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def check_window(
+    image_size: Sequence[int], window: Any, stride: Any
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Validate a window and stride against an image's (height, width); return them as pairs."""
+    win, step = _size_pair(window, "window"), _size_pair(stride, "stride")
+    h, w = int(image_size[0]), int(image_size[1])
+    if min(win) < 1:
+        raise ValueError(f"window must be at least 1x1 pixels; got {win}")
+    if win[0] > h or win[1] > w:
+        raise ValueError(f"window {win} is larger than the image ({h}, {w}); use at most ({h}, {w})")
+    if min(step) < 1:
+        raise ValueError(f"stride must be at least 1 pixel in each direction; got {step}")
+    for axis, name in ((0, "height"), (1, "width")):
+        if step[axis] > win[axis] and win[axis] < (h, w)[axis]:
+            raise ValueError(
+                f"stride {step} is larger than the window {win} in {name}: pixels between windows would "
+                "never be occluded; use a stride of at most the window size"
+            )
+    return win, step
+
+
+def window_starts(size: int, window: int, stride: int) -> list[int]:
+    """Top (or left) edge of every window along one axis, as Captum places them."""
+    count = math.ceil((size - window) / stride) + 1
+    return [k * stride for k in range(count)]
+
+
+def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Each channel blurred with a Gaussian of ``sigma`` pixels (edges replicated)."""
+    if not sigma > 0:
+        raise ValueError(f"blur sigma must be > 0 pixels; got {sigma!r}")
+    radius = max(1, math.ceil(3 * sigma))
+    t = torch.arange(-radius, radius + 1, device=images.device, dtype=images.dtype)
+    k = torch.exp(-(t**2) / (2 * sigma**2))
+    k = k / k.sum()
+    c = images.shape[1]
+    x = F.pad(images, (radius, radius, radius, radius), mode="replicate")
+    x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+def make_baseline(
+    images: torch.Tensor, baseline: Baseline, *, data: Any = None, sigma: float | None = None
+) -> torch.Tensor:
+    """The values a window is filled with, one (C, H, W) per image.
+
+    ``baseline``: a number; "mean" (each channel's mean over ``data``, default the images
+    themselves); "blur" (a Gaussian-blurred copy of each image, ``sigma`` pixels, default
+    image size / 14); or a tensor broadcastable to the images.
+    """
+    if isinstance(baseline, str):
+        if baseline == "mean":
+            ref = (
+                images if data is None else check_images(getattr(data, "images", data), device=images.device)
+            )
+            if ref.shape[1] != images.shape[1]:
+                raise InputError(
+                    f"data for the mean baseline has {ref.shape[1]} channels; images have {images.shape[1]}"
+                )
+            mean = ref.to(images.dtype).mean(dim=(0, 2, 3)).view(1, -1, 1, 1)
+            return mean.expand_as(images).clone()
+        if baseline == "blur":
+            s = sigma if sigma is not None else max(1.0, min(images.shape[2:]) / 14)
+            return gaussian_blur(images, s)
+        raise ValueError(f"baseline must be a number, 'mean', 'blur' or a tensor; got {baseline!r}")
+    if isinstance(baseline, bool):
+        raise ValueError(f"baseline must be a number, 'mean', 'blur' or a tensor; got {baseline!r}")
+    if isinstance(baseline, (int, float)):
+        return torch.full_like(images, float(baseline))
+    if isinstance(baseline, (torch.Tensor, np.ndarray)):
+        b = torch.as_tensor(baseline).to(device=images.device, dtype=images.dtype)
+        try:
+            return torch.broadcast_to(b, images.shape).clone()
+        except RuntimeError:
+            raise ValueError(
+                f"a baseline tensor must broadcast to the images' shape {tuple(images.shape)}; "
+                f"got shape {tuple(b.shape)}"
+            ) from None
+    raise ValueError(f"baseline must be a number, 'mean', 'blur' or a tensor; got {type(baseline).__name__}")
+
+
+def patch(
+    image: torch.Tensor,
+    baseline: torch.Tensor,
+    tops: torch.Tensor,
+    lefts: torch.Tensor,
+    window: tuple[int, int],
+) -> torch.Tensor:
+    """Copies of one (C, H, W) image, copy i with the window at (tops[i], lefts[i]) set to baseline."""
+    h, w = image.shape[1:]
+    rr = torch.arange(h, device=image.device)
+    cc = torch.arange(w, device=image.device)
+    in_rows = (rr >= tops[:, None]) & (rr < tops[:, None] + window[0])
+    in_cols = (cc >= lefts[:, None]) & (cc < lefts[:, None] + window[1])
+    mask = (in_rows[:, :, None] & in_cols[:, None, :])[:, None]
+    return torch.where(mask, baseline, image)
+
+
+@dataclass(frozen=True)
+class OcclusionResult:
+    """Everything an occlusion run found, per image.
+
+    ``drops[n, i, j]``: target score of the clean image minus with the window at
+    (``rows[i]``, ``cols[j]``); ``attribution``: per pixel, the mean drop of the windows
+    covering it (Captum's value); ``path``: "incremental" or "batched".
+    """
+
+    attribution: torch.Tensor
+    drops: torch.Tensor
+    clean: torch.Tensor
+    targets: torch.Tensor
+    rows: tuple[int, ...]
+    cols: tuple[int, ...]
+    window: tuple[int, int]
+    stride: tuple[int, int]
+    path: str
+
+    def cell(self, top: int, left: int) -> tuple[int, int]:
+        """Index (i, j) into ``drops`` of the window position nearest to (top, left)."""
+        i = min(range(len(self.rows)), key=lambda k: abs(self.rows[k] - top))
+        j = min(range(len(self.cols)), key=lambda k: abs(self.cols[k] - left))
+        return i, j
+
+
+def _activation_bytes(model: nn.Module, x1: torch.Tensor) -> int:
+    """Bytes of all module outputs for one image (sizes batches to the memory budget)."""
+    total = [0]
+
+    def hook(mod: nn.Module, args: Any, output: Any) -> None:
+        t = first_tensor(output)
+        if t is not None:
+            total[0] += t.numel() * t.element_size()
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()]
+    try:
+        run_forward(model, x1)
+    finally:
+        for h in handles:
+            h.remove()
+    return max(total[0], x1.numel() * x1.element_size())
+
+
+def _matches(runner: IncrementalOcclusion, model: nn.Module, occluded: torch.Tensor) -> bool:
+    """The incremental runner reproduces the model's own output for the first window position."""
+    zero = torch.zeros(1, dtype=torch.long, device=occluded.device)
+    want = first_tensor(run_forward(model, occluded))
+    got = first_tensor(runner(zero))
+    if got is None or want is None or got.shape != want.shape:
+        return False
+    tol = 1e-4 * float(want.abs().max()) + 1e-6
+    return bool(torch.allclose(got, want, rtol=1e-4, atol=tol))
+
+
+def occlusion_map(
+    model: nn.Module,
+    images: torch.Tensor | np.ndarray,
+    target: Target = None,
+    window: Any = (4, 4),
+    stride: Any = (1, 1),
+    baseline: Baseline = 0.0,
+    *,
+    data: Any = None,
+    sigma: float | None = None,
+    probabilities: bool = False,
+    batch_size: int | None = None,
+    incremental: bool = True,
+    progress: Progress | None = None,
+) -> OcclusionResult:
+    """Occlude every window position of every image; the per-position drops and per-pixel attribution.
+
+    ``batch_size`` patched images run at a time (default: as many as fit in MEMORY_BUDGET,
+    at most MAX_BATCH). ``incremental=False`` forces plain batching. ``progress(done, total)``
+    is called after each batch; it may raise to stop the run (a widget's cancel).
+    """
+    x = check_images(images, model=model)
+    win, step = check_window(x.shape[2:], window, stride)
+    if batch_size is not None and (isinstance(batch_size, bool) or batch_size < 1):
+        raise ValueError(f"batch_size must be an int >= 1 or None; got {batch_size!r}")
+    base = make_baseline(x, baseline, data=data, sigma=sigma)
+    rows = window_starts(x.shape[2], win[0], step[0])
+    cols = window_starts(x.shape[3], win[1], step[1])
+    n_pos = len(rows) * len(cols)
+    index = torch.arange(n_pos, device=x.device)
+    tops = torch.tensor(rows, device=x.device)[index // len(cols)]
+    lefts = torch.tensor(cols, device=x.device)[index % len(cols)]
+    drops = torch.empty((len(x), n_pos), dtype=x.dtype, device=x.device)
+    with preserved_state(model), torch.no_grad():
+        clean_scores = class_scores(run_forward(model, x), probabilities=probabilities)
+        targets = resolve_targets(target, clean_scores)
+        clean = pick(clean_scores, targets)
+        if batch_size is None:
+            per_image = 2 * _activation_bytes(model, x[:1])
+            batch_size = int(min(MAX_BATCH, max(1, MEMORY_BUDGET // per_image)))
+        runner = incremental_runner(model, x.shape[1:]) if incremental else None
+        if runner is not None and not (
+            runner.prepare(x[0], base[0], tops, lefts, win)
+            and _matches(runner, model, patch(x[0], base[0], tops[:1], lefts[:1], win))
+        ):
+            runner = None
+        for n in range(len(x)):
+            if runner is not None and n > 0:
+                runner.prepare(x[n], base[n], tops, lefts, win)
+            for start in range(0, n_pos, batch_size):
+                idx = index[start : start + batch_size]
+                if runner is not None:
+                    out = runner(idx)
+                else:
+                    out = run_forward(model, patch(x[n], base[n], tops[idx], lefts[idx], win))
+                scores = class_scores(out, probabilities=probabilities)
+                drops[n, idx] = clean[n] - scores[:, targets[n]]
+                if progress is not None:
+                    progress(n * n_pos + start + len(idx), len(x) * n_pos)
+    grid = drops.view(len(x), len(rows), len(cols))
+    attribution = attribution_from_drops(grid, rows, cols, win, tuple(x.shape[1:]))
+    return OcclusionResult(
+        attribution,
+        grid,
+        clean,
+        targets,
+        tuple(rows),
+        tuple(cols),
+        win,
+        step,
+        "incremental" if runner is not None else "batched",
+    )
+
+
+def attribution_from_drops(
+    drops: torch.Tensor,
+    rows: Sequence[int],
+    cols: Sequence[int],
+    window: tuple[int, int],
+    image_shape: Sequence[int],
+) -> torch.Tensor:
+    """Per-pixel mean of the drops (N, rows, cols) of the windows covering each pixel: (N, C, H, W)."""
+    c, h, w = (int(s) for s in image_shape)
+    dev, dt = drops.device, drops.dtype
+    rr, cc = torch.arange(h, device=dev), torch.arange(w, device=dev)
+    top = torch.tensor(list(rows), device=dev)[:, None]
+    left = torch.tensor(list(cols), device=dev)[:, None]
+    row_mask = ((rr >= top) & (rr < top + window[0])).to(dt)
+    col_mask = ((cc >= left) & (cc < left + window[1])).to(dt)
+    total = row_mask.T @ drops @ col_mask
+    count = row_mask.sum(0)[:, None] * col_mask.sum(0)[None, :]
+    return (total / count)[:, None].expand(-1, c, -1, -1).contiguous()
+
+
+def occlusion(
+    model: nn.Module,
+    images: torch.Tensor | np.ndarray,
+    target: Target,
+    window: Any,
+    stride: Any,
+    baseline: Baseline = 0.0,
+    **options: Any,
+) -> torch.Tensor:
+    """Per-pixel occlusion attribution shaped like ``images`` (Captum's ``Occlusion`` value).
+
+    ``window`` and ``stride`` are (height, width); options as for :func:`occlusion_map`.
+    """
+    return occlusion_map(model, images, target, window, stride, baseline, **options).attribution

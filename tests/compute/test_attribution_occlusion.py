@@ -1,0 +1,169 @@
+"""occlusion / occlusion_map agree with captum.attr.Occlusion (window over all channels), on both paths."""
+
+import pytest
+import torch
+from attribution_models import Branchy, PaddedNet, StridedNet, flaky_net, seed_cnn
+from captum.attr import Occlusion
+
+from convis_widgets.compute import model_checksum
+from convis_widgets.compute.attribution import make_baseline, occlusion, occlusion_map, patch
+from convis_widgets.compute.errors import ModelForwardError
+
+MODELS = {
+    "seed_3x3": lambda: seed_cnn(3),
+    "seed_9x9": lambda: seed_cnn(9),
+    "padded": lambda: PaddedNet().eval(),
+    "strided": lambda: StridedNet().eval(),
+}
+# (window, stride): tiling and non-tiling strides (last window clipped at the border)
+WINDOWS = [((3, 3), (1, 1)), ((5, 4), (3, 2)), ((7, 7), (4, 4))]
+
+
+def images_for(model, n=2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand((n, *model.input_shape), generator=g, dtype=torch.float64)
+
+
+def captum_occlusion(model, x, target, window, stride, baseline, forward=None):
+    c = x.shape[1]
+    return Occlusion(forward or model).attribute(
+        x, sliding_window_shapes=(c, *window), strides=(c, *stride), baselines=baseline,
+        target=target, perturbations_per_eval=16,
+    )
+
+
+def assert_rel(got, want, rtol=1e-5):
+    """Equal to ``rtol`` relative to the largest value (Captum answers float32 for float64 input)."""
+    want = want.to(got.dtype)
+    torch.testing.assert_close(got, want, rtol=rtol, atol=rtol * float(want.abs().max()))
+
+
+@pytest.mark.parametrize("window,stride", WINDOWS)
+@pytest.mark.parametrize("name", list(MODELS))
+def test_equals_captum_on_the_incremental_path(name, window, stride, no_hooks):
+    model = MODELS[name]().double()
+    x = images_for(model)
+    before = model_checksum(model)
+    result = occlusion_map(model, x, [1, 2], window, stride)
+    assert result.path == "incremental"
+    want = captum_occlusion(model, x, [1, 2], window, stride, 0.0)
+    assert result.attribution.shape == x.shape
+    assert_rel(result.attribution, want)
+    batched = occlusion_map(model, x, [1, 2], window, stride, incremental=False)
+    assert batched.path == "batched"
+    assert_rel(result.drops, batched.drops, rtol=1e-9)
+    assert model_checksum(model) == before
+    no_hooks(model)
+
+
+def test_float32_incremental_equals_batching_to_float_tolerance():
+    model = seed_cnn(3)
+    x = images_for(model, 3).float()
+    inc = occlusion_map(model, x, None, (6, 6), (1, 1), batch_size=100)
+    plain = occlusion_map(model, x, None, (6, 6), (1, 1), incremental=False)
+    assert inc.path == "incremental"
+    assert_rel(inc.attribution, plain.attribution, rtol=1e-4)
+    assert_rel(inc.attribution, captum_occlusion(model, x, inc.targets, (6, 6), (1, 1), 0.0), rtol=1e-4)
+
+
+def test_drops_are_the_score_change_of_each_patched_image():
+    model = StridedNet().eval().double()
+    x = images_for(model, 1)
+    r = occlusion_map(model, x, 3, (5, 4), (3, 2), baseline=0.5)
+    assert r.drops.shape == (1, len(r.rows), len(r.cols))
+    assert r.rows[-1] + 5 > 24  # the last window sticks out and is clipped
+    i, j = 2, len(r.cols) - 1
+    base = torch.full_like(x[0], 0.5)
+    patched = patch(x[0], base, torch.tensor([r.rows[i]]), torch.tensor([r.cols[j]]), (5, 4))
+    with torch.no_grad():
+        want = model(x)[0, 3] - model(patched)[0, 3]
+    torch.testing.assert_close(r.drops[0, i, j], want)
+    torch.testing.assert_close(r.clean[0], model(x)[0, 3].detach())
+    assert r.cell(r.rows[i] + 1, r.cols[j]) == (i, j)
+
+
+@pytest.mark.parametrize("kind", ["number", "mean", "blur", "tensor"])
+def test_baselines_equal_captum_with_the_same_baseline_tensor(kind):
+    model = PaddedNet().eval().double()
+    x = images_for(model)
+    data = images_for(model, 6, seed=5)
+    baseline = {"number": 0.25, "mean": "mean", "blur": "blur", "tensor": torch.full((2, 1, 1), 0.1)}[kind]
+    got = occlusion(model, x, 0, (4, 4), (2, 2), baseline, data=data if kind == "mean" else None)
+    b = make_baseline(x.clone(), baseline, data=data if kind == "mean" else None)
+    if kind == "mean":
+        torch.testing.assert_close(b[0, :, 0, 0], data.mean(dim=(0, 2, 3)))
+    if kind == "blur":
+        assert float((b[0] - x[0]).abs().mean()) > 0.05  # really blurred
+        assert float(b[0].std()) < float(x[0].std())
+    assert_rel(got, captum_occlusion(model, x, 0, (4, 4), (2, 2), b))
+
+
+def test_probabilities_and_predicted_target():
+    model = seed_cnn(3).double()
+    x = images_for(model)
+    r = occlusion_map(model, x, "predicted", (7, 7), (7, 7), probabilities=True)
+    pred = model(x).argmax(1)
+    assert r.targets.tolist() == pred.tolist()
+    want = captum_occlusion(model, x, pred, (7, 7), (7, 7), 0.0, forward=lambda t: model(t).softmax(1))
+    assert_rel(r.attribution, want)
+
+
+def test_untraceable_model_falls_back_to_batching(no_hooks):
+    model = Branchy().eval().double()
+    x = images_for(model)
+    r = occlusion_map(model, x, 1, (3, 3), (2, 2))
+    assert r.path == "batched"
+    assert_rel(r.attribution, captum_occlusion(model, x, 1, (3, 3), (2, 2), 0.0))
+    no_hooks(model)
+
+
+def test_progress_is_reported_and_can_stop_the_run():
+    model = seed_cnn(3)
+    x = images_for(model, 2).float()
+    seen = []
+    occlusion_map(model, x, 0, (4, 4), (4, 4), batch_size=10, progress=lambda d, t: seen.append((d, t)))
+    assert seen[-1] == (98, 98) and len(seen) == 10
+
+    def stop(done, total):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        occlusion_map(model, x, 0, (4, 4), (4, 4), batch_size=10, progress=stop)
+
+
+@pytest.mark.parametrize(
+    "window,stride,target,match",
+    [
+        ((29, 3), (1, 1), 0, r"window \(29, 3\) is larger than the image \(28, 28\)"),
+        ((3, 3), (0, 1), 0, r"stride must be at least 1"),
+        ((3, 3), (4, 1), 0, r"stride \(4, 1\) is larger than the window"),
+        ((0, 3), (1, 1), 0, r"window must be at least 1x1"),
+        ((3, 3), (1, 1), 10, r"target class 10 is out of range: the model has 10 classes"),
+        ((3, 3), (1, 1), [1, 2, 3], r"3 class indices for 2 images"),
+        ("big", (1, 1), 0, r"window must be an int or a \(height, width\) pair"),
+    ],
+)
+def test_bad_sizes_and_targets_give_clear_errors(window, stride, target, match):
+    model = seed_cnn(3)
+    with pytest.raises(ValueError, match=match):
+        occlusion(model, torch.rand(2, 1, 28, 28), target, window, stride)
+
+
+def test_bad_baseline_gives_a_clear_error():
+    model = seed_cnn(3)
+    with pytest.raises(ValueError, match="baseline must be a number, 'mean', 'blur' or a tensor"):
+        occlusion(model, torch.rand(1, 1, 28, 28), 0, (3, 3), (3, 3), baseline="zeros")
+    with pytest.raises(ValueError, match="must broadcast to the images' shape"):
+        occlusion(model, torch.rand(1, 1, 28, 28), 0, (3, 3), (3, 3), baseline=torch.zeros(2, 5, 5))
+
+
+@pytest.mark.parametrize("fail_on", [1, 3, 5])  # 3: the incremental check, 5: one of its batches
+def test_a_forward_that_raises_mid_run_leaves_the_model_as_it_was(fail_on, no_hooks):
+    model = flaky_net(fail_on)
+    model.train()
+    before = model_checksum(model)
+    with pytest.raises(ModelForwardError, match=f"failing on call {fail_on}"):
+        occlusion_map(model, torch.rand(1, 1, 12, 12), 0, (3, 3), (1, 1), batch_size=40)
+    assert model_checksum(model) == before
+    assert model.training
+    no_hooks(model)

@@ -1,0 +1,195 @@
+"""OcclusionExplorer without a browser: the patch readout, the heatmap job, the map views, errors, export."""
+
+import threading
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+import convis_widgets as cw
+from convis_widgets.compute import model_checksum
+from convis_widgets.compute.attribution import grad_cam, occlusion_map, patch, saliency, smoothgrad
+from convis_widgets.jobs import set_default_executor
+from convis_widgets.models import SeedCNN
+
+
+@pytest.fixture
+def cnn():
+    torch.manual_seed(0)
+    return SeedCNN().eval()
+
+
+@pytest.fixture
+def digits4():
+    return torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+
+
+def scores_with_patch(model, image, top, left, size, value=0.0):
+    occluded = patch(image, torch.full_like(image, value), torch.tensor([top]), torch.tensor([left]),
+                     (size, size))
+    with torch.no_grad():
+        return model(occluded)[0]
+
+
+def test_moving_the_patch_updates_the_readout(cnn, digits4):
+    ex = cw.OcclusionExplorer(cnn, digits4, patch_size=6, stride=3, target=2)
+    before = ex.readout["occluded"].copy()
+    ex.x_slider.value = 10
+    ex.y_slider.value = 7
+    assert ex.readout["patch"] == (7, 10, 6)
+    want = scores_with_patch(cnn, digits4[0], 7, 10, 6).numpy()
+    np.testing.assert_allclose(ex.readout["occluded"], want, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(ex.readout["occluded"], before)
+    assert ex.readout["drop"] == pytest.approx(float(ex.readout["original"][2] - want[2]), abs=1e-5)
+    assert "drop" in ex.readout_html.value and "x=10" in ex.readout_html.value
+    assert ex.occlusion_view.patch.get_xy() == (9.5, 6.5)
+    heights = [b.get_height() for b in ex.occlusion_view.bars_occluded]
+    np.testing.assert_allclose(heights, want, rtol=1e-5, atol=1e-6)
+    ex.close()
+
+
+def test_click_and_drag_move_the_patch(cnn, digits4):
+    ex = cw.OcclusionExplorer(cnn, digits4, patch_size=5)
+    ax = ex.occlusion_view.ax_image
+    ex._on_mouse(SimpleNamespace(name="button_press_event", inaxes=ax, xdata=12.2, ydata=20.0, button=1))
+    assert (ex.patch_y, ex.patch_x) == (18, 10)  # centred on the pointer
+    ex._on_mouse(SimpleNamespace(name="motion_notify_event", inaxes=ax, xdata=27.0, ydata=0.0, button=1))
+    assert (ex.patch_y, ex.patch_x) == (0, 23)  # clamped so the patch stays on the image
+    ex._on_mouse(SimpleNamespace(name="motion_notify_event", inaxes=ax, xdata=5.0, ydata=5.0, button=None))
+    assert (ex.patch_y, ex.patch_x) == (0, 23)  # moving without a button does nothing
+    ex.close()
+
+
+def test_heatmap_matches_compute_and_highlights_the_patch_cell(cnn, digits4):
+    ex = cw.OcclusionExplorer(cnn, digits4, patch_size=6, stride=2, baseline=0.5, image_index=1)
+    want = occlusion_map(cnn, digits4[1:2], ex.target_class, (6, 6), (2, 2), 0.5)
+    torch.testing.assert_close(ex.heatmap.drops, want.drops, rtol=1e-4, atol=1e-4)
+    assert ex.progress.value == 1.0
+    assert "12×12 patch positions" in ex.status.value
+    ex.patch_x, ex.patch_y = 8, 4
+    cell = ex.occlusion_view.cell
+    assert cell.get_visible() and cell.get_xy() == (8 + 2.5 - 1, 4 + 2.5 - 1)
+    ex.opacity = 0.8
+    assert ex.occlusion_view.heat.get_alpha() == 0.8
+    ex.stride = 3  # a new heatmap; the old cell no longer applies until it is done
+    assert ex.heatmap.stride == (3, 3)
+    ex.close()
+
+
+def test_heatmap_job_is_cancelled_by_a_new_image(cnn, digits4):
+    old = set_default_executor("thread")
+    try:
+        started = threading.Event()
+        release = threading.Event()
+        real = cw.OcclusionExplorer._background
+
+        def slow(self, job, map_key, occ_key, s):
+            if s["index"] == 0:  # the first image's job waits so that the new image overtakes it
+                started.set()
+                release.wait(10)
+            return real(self, job, map_key, occ_key, s)
+
+        cw.OcclusionExplorer._background = slow
+        try:
+            ex = cw.OcclusionExplorer(cnn, digits4, patch_size=4, stride=1)
+            assert started.wait(10)
+            first = ex.runner.current
+            ex.image_index = 2
+            release.set()
+            assert ex.wait(30)
+            assert first.cancelled and first.wait(10)
+        finally:
+            cw.OcclusionExplorer._background = real
+        assert ex.last_error is None
+        assert ex._heatmap_key[0] == 2
+        want = occlusion_map(cnn, digits4[2:3], ex.target_class, (4, 4), (1, 1))
+        torch.testing.assert_close(ex.heatmap.drops, want.drops, rtol=1e-4, atol=1e-4)
+        ex.close()
+    finally:
+        set_default_executor(old)
+
+
+def test_view_switch_shows_each_gradient_map(cnn, digits4):
+    ex = cw.OcclusionExplorer(cnn, digits4, target=3, image_index=2, samples=4, noise=0.1)
+    x = digits4[2:3]
+    np.testing.assert_allclose(ex.maps["saliency"], saliency(cnn, x, 3)[0, 0].numpy(), rtol=1e-5)
+    ex.view = "smoothgrad"
+    want = smoothgrad(cnn, x, 3, samples=4, noise=0.1)[0, 0].numpy()
+    np.testing.assert_allclose(ex.maps["smoothgrad"], want, rtol=1e-5)
+    ex.view = "grad_cam"
+    assert ex.layer == "conv3"
+    ex.layer = "conv2"
+    np.testing.assert_allclose(ex.maps["grad_cam"], grad_cam(cnn, x, 3, "conv2")[0, 0].numpy(), rtol=1e-5,
+                               atol=1e-7)
+    for view in ("guided_backprop", "deconvnet"):
+        ex.view = view
+        assert ex.maps[view].shape == (28, 28)
+    assert "deconvnet, class 3" == ex.map_view.ax_map.get_title()
+    assert ex.last_error is None
+    ex.close()
+
+
+def test_target_picker_and_predicted_class(cnn, digits4):
+    ex = cw.OcclusionExplorer(cnn, digits4)
+    with torch.no_grad():
+        assert ex.target_class == int(cnn(digits4[:1]).argmax())
+    ex.target_dropdown.value = 7
+    assert ex.target == 7 and ex.readout["target"] == 7 and ex.heatmap.targets.tolist() == [7]
+    ex.close()
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"patch_size": 30}, r"patch_size: window \(30, 30\) is larger than the image \(28, 28\)"),
+        ({"stride": 0}, r"stride: stride must be at least 1"),
+        ({"patch_size": 4, "stride": 5}, r"stride \(5, 5\) is larger than the window \(4, 4\)"),
+        ({"target": 10}, r"target class 10 is out of range: the model has 10 classes"),
+        ({"baseline": "zeros"}, r"baseline must be a number, 'mean', 'blur' or a tensor"),
+        ({"layer": "fc1"}, r"Grad-CAM needs a spatial layer; got 'fc1'"),
+        ({"view": "lime"}, r"view must be one of"),
+        ({"image_index": 9}, r"image_index must be in 0..3"),
+    ],
+)
+def test_bad_sizes_give_clear_errors(cnn, digits4, kwargs, match):
+    with pytest.raises((ValueError, IndexError), match=match):
+        cw.OcclusionExplorer(cnn, digits4, **kwargs)
+
+
+def test_bad_values_set_later_are_shown_in_the_error_area(cnn, digits4):
+    ex = cw.OcclusionExplorer(cnn, digits4, patch_size=6)
+    for name, value, match in (("patch_size", 29, "larger than the image"), ("stride", 0, "at least 1"),
+                               ("patch_x", 23, "patch_x must be in 0..22"), ("target", 11, "out of range")):
+        with pytest.raises((ValueError, IndexError), match=match):
+            setattr(ex, name, value)
+        assert match in str(ex.last_error)
+        assert match in ex.errors.outputs[-1]["text"]
+    assert ex.patch_size == 6
+    ex.close()
+
+
+def test_unknown_keyword_is_a_type_error(cnn, digits4):
+    with pytest.raises(TypeError, match="window"):
+        cw.OcclusionExplorer(cnn, digits4, window=3)
+
+
+def test_export_writes_every_map_as_png_and_npz(cnn, digits4, tmp_path):
+    ex = cw.OcclusionExplorer(cnn, digits4, target=4, samples=3)
+    before = model_checksum(cnn)
+    paths = ex.export(tmp_path / "out")
+    names = sorted(p.name for p in paths)
+    assert names == sorted([f"image0_class4_{m}.png" for m in ("occlusion", "saliency", "smoothgrad",
+                                                                 "grad_cam", "guided_backprop", "deconvnet")]
+                           + ["image0_class4.npz"])
+    for p in paths:
+        assert p.stat().st_size > 500
+    data = np.load(tmp_path / "out" / "image0_class4.npz")
+    assert data["occlusion"].shape == (1, 28, 28) and data["grad_cam"].shape == (1, 28, 28)
+    np.testing.assert_allclose(data["saliency"], saliency(cnn, digits4[:1], 4)[0].numpy(), rtol=1e-5)
+    assert '"patch_size": 6' in str(data["settings"])
+    ex.folder_text.value = str(tmp_path / "button")
+    ex.export_button.click()
+    assert "exported 7 files" in ex.status.value
+    assert model_checksum(cnn) == before
+    ex.close()
