@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from ..compute.training import torch_settings
 from ..data import ImageDataset
 from .cnn import SeedCNN
 
@@ -38,18 +39,9 @@ def evaluate(model: nn.Module, dataset: Dataset, batch_size: int = 512) -> float
 @contextlib.contextmanager
 def _reproducible(seed: int, num_threads: int) -> Iterator[None]:
     """Seed torch, force deterministic kernels and a fixed thread count; restore all on exit."""
-    was_deterministic = torch.are_deterministic_algorithms_enabled()
-    was_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    threads = torch.get_num_threads()
-    with torch.random.fork_rng(devices=[]):
+    with torch_settings(num_threads):
         torch.manual_seed(seed)
-        torch.use_deterministic_algorithms(True)
-        torch.set_num_threads(num_threads)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(threads)
-            torch.use_deterministic_algorithms(was_deterministic, warn_only=was_warn_only)
+        yield
 
 
 def _random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:

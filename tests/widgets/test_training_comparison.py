@@ -1,0 +1,152 @@
+"""TrainingComparison driven from Python: Start, live records and curves, Stop within a batch, close, Load."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from convis_widgets import TrainingComparison
+from convis_widgets.compute.training import load_runs
+from convis_widgets.data import ImageDataset, digits, patches
+from convis_widgets.jobs import set_default_executor
+from convis_widgets.widgets.training_comparison import parse_kernels
+
+
+def subset(ds: ImageDataset, n: int) -> ImageDataset:
+    return ImageDataset(ds.images[:n], ds.labels[:n], ds.classes, f"{ds.name}-{n}")
+
+
+@pytest.fixture(scope="module")
+def small_digits():
+    return subset(digits("train"), 192), subset(digits("test"), 48)
+
+
+def job_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "convis-widgets-job" and t.is_alive()]
+
+
+@pytest.fixture
+def threaded():
+    old = set_default_executor("thread")
+    yield
+    set_default_executor(old)
+
+
+def val_points(widget, name: str) -> int:
+    return len(widget.loss_view.lines[name][1].get_xdata())
+
+
+def test_start_draws_every_record_and_ends_with_a_table(small_digits, tmp_path):
+    cmp = TrainingComparison(data=small_digits, epochs=2, out_dir=tmp_path)
+    assert cmp.dataset == "yours" and cmp.data_dropdown.value == "yours"
+    cmp.start_button.click()
+    assert cmp.last_error is None
+    assert {name: [r.epoch for r in h] for name, h in cmp.histories.items()} == {
+        "3x3": [0, 1, 2], "9x9": [0, 1, 2]}
+    assert val_points(cmp, "3x3") == val_points(cmp, "9x9") == 3
+    shown = cmp.layer_view.columns["9x9"]["filters"][1].get_array()
+    assert shown.shape == (4 * 10 - 1, 4 * 10 - 1)  # 16 filters 9x9 in a 4x4 mosaic, 1-px gaps
+    assert [b.children[0].value for b in cmp.progress.children] == [1.0, 1.0]
+    assert "first layer" in cmp.verdict and cmp.verdict in cmp.table.value.replace("&#x27;", "'")
+    assert "<table" in cmp.table.value and "dead channels" in cmp.table.value
+    assert [s.name for s in cmp.summaries] == ["3x3", "9x9"]
+    assert "saved in" in cmp.status.value and len(cmp.saved_dropdown.options) == 1
+    assert [r.status for r in load_runs(tmp_path)] == ["finished", "finished"]
+    assert not cmp.start_button.disabled and cmp.stop_button.disabled
+    cmp.close()
+
+
+def test_autoencoder_shows_probe_reconstructions(tmp_path):
+    train, val = subset(patches("train"), 64), subset(patches("test"), 16)
+    cmp = TrainingComparison(kind="autoencoder", data=(train, val), kernels="3, 5", epochs=1,
+                             out_dir=tmp_path)
+    cmp.start()
+    assert cmp.last_error is None
+    probe = cmp.layer_view.columns["5x5"]["probe"][1].get_array()
+    assert probe.shape == (32, 32, 3)
+    assert cmp.layer_view.probe_input is not None
+    assert all(s.val_accuracy is None for s in cmp.summaries)
+    cmp.close()
+
+
+def test_records_arrive_live_stop_acts_within_a_batch_and_close_leaves_no_thread(
+        small_digits, tmp_path, threaded):
+    cmp = TrainingComparison(data=small_digits, epochs=200, out_dir=tmp_path)
+    job = cmp.start()
+    seen = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(set(seen)) < 3:
+        seen.append(val_points(cmp, "3x3") if cmp.histories.get("3x3") else 0)
+        time.sleep(0.05)
+    assert len(set(seen)) >= 3 and seen == sorted(seen)  # the held-out curve grew point by point
+    assert cmp.start_button.disabled and not cmp.stop_button.disabled
+    assert job_threads() and not job.done  # the kernel's thread is free while it trains
+    t0 = time.perf_counter()
+    cmp.stop_button.click()
+    assert job.wait(5)
+    stop_s = time.perf_counter() - t0
+    assert stop_s < 1.0, f"Stop took {stop_s:.2f} s"
+    runs = load_runs(tmp_path)
+    assert [r.status for r in runs] == ["cancelled", "cancelled"]
+    assert "stopped" in cmp.status.value and "cancelled" in cmp.progress.children[0].children[1].value
+    assert cmp.last_error is None
+
+    cmp.start()  # a second comparison, then close while it trains
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not any(cmp.histories.values()):
+        time.sleep(0.02)
+    cmp.close()
+    assert not job_threads()
+    assert sorted(r.status for r in load_runs(tmp_path)) == ["cancelled"] * 4
+
+
+def test_saved_runs_load_back_into_a_new_widget(small_digits, tmp_path):
+    first = TrainingComparison(data=small_digits, epochs=1, kernels=[3, 5, 7], out_dir=tmp_path)
+    first.start()
+    second = TrainingComparison(out_dir=tmp_path)
+    assert len(second.saved_dropdown.options) == 1
+    second.load_button.click()
+    assert second.last_error is None
+    assert list(second.histories) == ["3x3", "5x5", "7x7"]
+    for name, history in first.histories.items():
+        assert [r.to_dict() for r in second.histories[name]] == [r.to_dict() for r in history]
+    assert second.verdict == first.verdict and "loaded" in second.status.value
+    np.testing.assert_array_equal(second.loss_view.lines["7x7"][1].get_ydata(),
+                                  first.loss_view.lines["7x7"][1].get_ydata())
+    first.close()
+    second.close()
+
+
+def test_kind_picks_its_built_in_data_and_bad_settings_are_clear(tmp_path):
+    cmp = TrainingComparison(out_dir=tmp_path)
+    assert (cmp.kind, cmp.dataset) == ("classifier", "digits")
+    cmp.kind_buttons.value = "autoencoder"
+    assert cmp.dataset == "patches"
+    with pytest.raises(ValueError, match="dataset must be one of"):
+        cmp.dataset = "yours"
+    cmp.kernels = "3, 4"
+    cmp.epochs = 1
+    cmp.start_button.click()
+    assert isinstance(cmp.last_error, ValueError) and "bad: [4]" in str(cmp.last_error)
+    assert "ValueError" in cmp.errors.outputs[0]["text"]
+    assert not list(tmp_path.iterdir())
+    cmp.kernels = "three"
+    cmp.start_button.click()
+    assert "ints separated by commas" in str(cmp.last_error)
+    cmp.out_dir = str(tmp_path / "nothing")
+    cmp.load_button.click()
+    assert isinstance(cmp.last_error, FileNotFoundError)
+    with pytest.raises(TypeError):
+        TrainingComparison(colour="red")
+    with pytest.raises(ValueError, match="kind must be one of"):
+        TrainingComparison(kind="gan")
+    cmp.close()
+
+
+def test_parse_kernels():
+    assert parse_kernels("3, 9") == [3, 9] and parse_kernels("3x3 9x9") == [3, 9]
+    with pytest.raises(ValueError, match="at least one"):
+        parse_kernels(" ")
