@@ -1,6 +1,6 @@
 """Built-in data sets (generated from files scikit-learn ships) and loaders for on-disk formats."""
 
-from .builtin import digits, patches
+from .builtin import builtin_for, digits, patches
 from .dataset import ImageDataset
 from .errors import DatasetFormatError, UnsafePickleError
 from .formats import CIFAR10_CLASSES, load_cifar10, load_mnist, load_svhn
@@ -10,6 +10,7 @@ __all__ = [
     "DatasetFormatError",
     "ImageDataset",
     "UnsafePickleError",
+    "builtin_for",
     "digits",
     "load_cifar10",
     "load_mnist",

@@ -83,3 +83,13 @@ def patches(split: str = "train") -> ImageDataset:
     _check_split(split)
     images, labels = _patch_arrays()[split]
     return ImageDataset(images.clone(), labels.clone(), ["china", "flower"], f"patches-{split}")
+
+
+def builtin_for(input_shape: tuple[int, ...], split: str = "train") -> ImageDataset | None:
+    """The built-in set whose images fit `input_shape` (C, H, W): digits for 1x28x28, patches for 3x32x32."""
+    shape = tuple(input_shape)
+    if shape == (1, 28, 28):
+        return digits(split)
+    if shape == (3, 32, 32):
+        return patches(split)
+    return None

@@ -1,0 +1,32 @@
+"""Feature visualisation (torch only): grow the image that drives a map, a unit or a class.
+
+``run`` is seed 003's OIP loop as an iterator of step records; ``render_layer`` optimises a whole
+layer's maps as batches. Objectives live in :mod:`.objectives`, regularisers in
+:mod:`.regularizers`, transforms in :mod:`.transforms`, parameterisations in :mod:`.param`.
+"""
+
+from . import init, objectives, param, regularizers, transforms
+from .init import initial_image
+from .layer import LayerRender, dataset_max_activation, iter_render_layer, render_layer
+from .loop import FIELDS, Settings, Step, output_shapes, report_steps, run
+from .objectives import Objective
+
+__all__ = [
+    "FIELDS",
+    "LayerRender",
+    "Objective",
+    "Settings",
+    "Step",
+    "dataset_max_activation",
+    "init",
+    "initial_image",
+    "iter_render_layer",
+    "objectives",
+    "output_shapes",
+    "param",
+    "regularizers",
+    "render_layer",
+    "report_steps",
+    "run",
+    "transforms",
+]

@@ -1,0 +1,486 @@
+"""The OIP loop (seed 003): gradient ascent on the input image, reporting at log-spaced steps.
+
+``run`` yields :class:`Step` records; it reads its :class:`Settings` object every step, so a widget
+can change the learning rate or a regulariser while it runs. The model is optimised never: only
+the image; hooks come off and the model comes back as it went in, also on error or when the
+iterator is dropped half-way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import ModelForwardError
+from ..inputs import expected_input_shape
+from ..probe import first_tensor, resolve_layer
+from ..state import model_device, model_dtype, preserved_state
+from . import init as init_images
+from . import param as parameterisations
+from . import regularizers as reg
+from .objectives import OUTPUT, Objective
+from .transforms import center_crop, compose, pad, random_affine
+
+OPTIMIZERS = ("ascent", "adam")
+UNRESPONSIVE_PATIENCE = 10
+"""Steps with every objective value exactly zero after which a run ends as "unresponsive"."""
+
+
+@dataclass
+class _SettingsFields:
+    steps: int = 256
+    lr: float = 0.02
+    optimizer: str = "ascent"
+    report: str | int = "log"
+    n_reports: int = 6
+    convergence: float = 2e-4
+    stop_on_convergence: bool = False
+    init: Any = "multiscale"
+    seed: int = 0
+    param: str = "pixel"
+    decorrelate: bool = True
+    fft_decay: float = 1.0
+    batch: int = 1
+    value_range: tuple[float, float] = (0.0, 1.0)
+    l2: float = 0.0
+    tv: float = 0.0
+    blur_every: int = 4
+    blur_sigma: float = 0.5
+    bilateral_every: int = 0
+    bilateral_sigma_space: float = 1.0
+    bilateral_sigma_range: float = 0.1
+    clip: bool = True
+    jitter: int = 0
+    scale: float = 0.0
+    rotate: float = 0.0
+    pad: int = 0
+    precursor: int = 16
+    init_grids: tuple[int, ...] = init_images.OIP_GRIDS
+    init_amplitudes: tuple[float, ...] = init_images.OIP_AMPLITUDES
+    init_smooth: float = 0.0
+
+
+class Settings(_SettingsFields):
+    """Every choice of a run, with defaults for the 28-32 px CNNs our users train.
+
+    steps: gradient updates (records run from step 0, the start, to step ``steps``); lr: step size
+    (``ascent``: each step moves the image by lr times the RMS-normalised gradient, seed 003's
+    epsilon; ``adam``: Adam's lr);
+    report: "log" (seed 003's doubling steps, ``n_reports`` of them) or k (every k steps);
+    convergence: relative change of the loss since half the steps, below which the run counts as
+    converged; init: "multiscale" | "normal" | "zeros" | "mean" | an image; param: "pixel" | "fft";
+    value_range: the model's valid input range (clip keeps it); l2, tv: penalty weights; blur_every /
+    bilateral_every: filter the image every k steps (0: never); jitter (px), scale (+-share), rotate
+    (+-degrees), pad (px): random transforms per step; precursor: candidate starts scored before the
+    run (0: none). Fields are read every step, so changing them on a running loop's object applies
+    from the next step (steps, init, seed, param, precursor only at the start).
+    """
+
+    def __init__(self, **kw: Any) -> None:
+        unknown = sorted(set(kw) - set(FIELDS))
+        if unknown:
+            raise TypeError(f"unknown setting(s) {unknown}; valid settings: {', '.join(FIELDS)}")
+        super().__init__(**kw)
+        self.value_range = (float(self.value_range[0]), float(self.value_range[1]))
+        self.init_grids = tuple(int(g) for g in self.init_grids)
+        self.init_amplitudes = tuple(float(a) for a in self.init_amplitudes)
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise a ValueError that names any setting with an impossible value."""
+        problems = []
+        if not (isinstance(self.steps, int) and self.steps >= 1):
+            problems.append(f"steps must be an int >= 1, got {self.steps!r}")
+        if self.optimizer not in OPTIMIZERS:
+            problems.append(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.param not in parameterisations.KINDS:
+            problems.append(f"param must be one of {parameterisations.KINDS}, got {self.param!r}")
+        if not (self.report == "log" or (isinstance(self.report, int) and self.report >= 1)):
+            problems.append(f'report must be "log" or an int k >= 1 (every k steps), got {self.report!r}')
+        lo, hi = self.value_range
+        if not lo < hi:
+            problems.append(f"value_range must be (low, high) with low < high, got {self.value_range}")
+        for name in ("lr", "l2", "tv", "convergence", "scale", "rotate"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        for name in ("blur_every", "bilateral_every", "jitter", "pad", "precursor", "n_reports"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or v < 0:
+                problems.append(f"{name} must be an int >= 0, got {v!r}")
+        if self.scale >= 1:
+            problems.append(f"scale is the +- share of zoom and must be < 1, got {self.scale}")
+        if self.batch < 1:
+            problems.append(f"batch must be >= 1, got {self.batch}")
+        if isinstance(self.init, str) and self.init not in init_images.KINDS:
+            problems.append(f"init must be one of {init_images.KINDS} or an image, got {self.init!r}")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (unknown names raise a TypeError listing valid ones)."""
+        return Settings(**{**self._values(), **changes})
+
+    def _values(self) -> dict[str, Any]:
+        return {f: getattr(self, f) for f in FIELDS}
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able fields (tuples become lists, an image init a nested list)."""
+        out: dict[str, Any] = {}
+        for k, v in self._values().items():
+            if isinstance(v, torch.Tensor):
+                v = v.detach().cpu().tolist()
+            elif isinstance(v, np.ndarray):
+                v = v.tolist()
+            elif isinstance(v, tuple):
+                v = list(v)
+            out[k] = v
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Settings:
+        """Settings back from :meth:`to_dict` (a list init becomes an image tensor)."""
+        d = dict(data)
+        if isinstance(d.get("init"), list):
+            d["init"] = torch.tensor(d["init"], dtype=torch.float32)
+        return cls(**d)
+
+    @classmethod
+    def imagenet(cls, **changes: Any) -> Settings:
+        """Preset for 224-px ImageNet-style models (Lucent's recipe): spectral parameterisation with
+        decorrelated colour, Adam 0.05, pad 12, jitter 8, zoom 0.9-1.1, rotation +-10 degrees."""
+        base = dict(steps=512, lr=0.05, optimizer="adam", param="fft", init="normal", clip=False,
+                    blur_every=0, jitter=8, scale=0.1, rotate=10.0, pad=12, precursor=0)
+        return cls(**{**base, **changes})
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Settings):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        defaults = Settings.__new__(Settings)
+        _SettingsFields.__init__(defaults)
+        changed = {k: v for k, v in self._values().items()
+                   if not isinstance(v, torch.Tensor) and v != getattr(defaults, k)}
+        shown = ", ".join(f"{k}={v!r}" for k, v in changed.items())
+        return f"Settings({shown})"
+
+
+FIELDS = tuple(f.name for f in fields(_SettingsFields))
+
+
+@dataclass
+class Step:
+    """One report of the loop. ``step`` counts the updates done; images are CPU float32 (B, C, H, W)."""
+
+    step: int
+    images: torch.Tensor
+    loss: torch.Tensor
+    activation: torch.Tensor
+    done: bool = False
+    reason: str | None = None
+    rel_change: float | None = None
+    elapsed: float = 0.0
+    responded: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.bool))
+
+
+def report_steps(steps: int, report: str | int = "log", n_reports: int = 6) -> list[int]:
+    """Steps that get a record: 0, then seed 003's doubling steps (first = steps // 2**n_reports)
+    or every ``report`` steps, and always the last step (``steps``: the image after every update)."""
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    last = steps
+    out = {0, last}
+    if report == "log":
+        first = max(1, int(steps / 2**n_reports))
+        out.update(first * 2**k for k in range(n_reports) if first * 2**k < last)
+    elif isinstance(report, (int, np.integer)) and not isinstance(report, bool) and report >= 1:
+        out.update(range(0, last, int(report)))
+    else:
+        raise ValueError(f'report must be "log" or an int k >= 1 (every k steps), got {report!r}')
+    return sorted(out)
+
+
+class _StopForward(Exception):
+    """Raised by a hook once every wanted layer ran, to skip the rest of the forward pass."""
+
+
+class _Recorder:
+    """Forward hooks on the wanted layers; ``forward(x)`` returns their outputs (and the model's)."""
+
+    def __init__(self, model: nn.Module, names: Sequence[str], stop_early: bool) -> None:
+        self.model = model
+        self.names = [n for n in names if n != OUTPUT]
+        self.want_output = OUTPUT in names
+        self.stop_early = stop_early and not self.want_output
+        self.acts: dict[str, torch.Tensor] = {}
+        self.modules = [resolve_layer(model, n) for n in self.names]
+
+    def _hook(self, name: str) -> Callable[..., None]:
+        def hook(mod: nn.Module, args: Any, output: Any) -> None:
+            t = first_tensor(output)
+            if t is None or name in self.acts:
+                return
+            self.acts[name] = t.clone()  # later in-place ops (ReLU(inplace=True)) cannot change it
+            if self.stop_early and len(self.acts) == len(self.names):
+                raise _StopForward
+
+        return hook
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        self.acts = {}
+        try:
+            out = self.model(x)
+        except _StopForward:
+            out = None
+        except Exception as exc:
+            raise ModelForwardError(
+                f"the model raised in forward on an input of shape {tuple(x.shape)}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        missing = [n for n in self.names if n not in self.acts]
+        if missing:
+            raise ValueError(f"layer(s) {missing} did not run in the forward pass")
+        acts = dict(self.acts)
+        if self.want_output:
+            t = first_tensor(out)
+            if t is None:
+                raise ValueError("the model output holds no tensor to take a class logit from")
+            acts[OUTPUT] = t
+        return acts
+
+
+@contextmanager
+def _hooked(recorder: _Recorder) -> Iterator[_Recorder]:
+    handles = []
+    try:
+        for name, module in recorder.modules:
+            handles.append(module.register_forward_hook(recorder._hook(name)))
+        yield recorder
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def _input_shape(model: nn.Module, input_shape: Sequence[int] | None) -> tuple[int, int, int]:
+    given = tuple(input_shape) if input_shape is not None else expected_input_shape(model)
+    if given is None or len(given) != 3 or any(s is None for s in given):
+        raise ValueError(f"input_shape (C, H, W) needed, e.g. (1, 28, 28); the model only tells {given}")
+    c, h, w = (int(s) for s in given)  # type: ignore[arg-type]
+    return c, h, w
+
+
+def output_shapes(
+    model: nn.Module, names: Sequence[str], input_shape: Sequence[int]
+) -> dict[str, tuple[int, ...]]:
+    """Per-example output shapes of the named layers (and ``OUTPUT``) from one dry forward pass.
+
+    Unknown layer names raise a LayerNotFoundError that lists the valid ones.
+    """
+    recorder = _Recorder(model, names, stop_early=True)
+    x = torch.zeros((1, *input_shape), device=model_device(model), dtype=model_dtype(model))
+    with preserved_state(model), torch.no_grad(), _hooked(recorder):
+        acts = recorder.forward(x)
+    return {k: tuple(v.shape[1:]) for k, v in acts.items()}
+
+
+def run(
+    model: nn.Module,
+    objective: Objective,
+    input_shape: Sequence[int] | None = None,
+    *,
+    settings: Settings | None = None,
+    cancel: Callable[[], bool] | None = None,
+    data: Any = None,
+    **overrides: Any,
+) -> Iterator[Step]:
+    """Optimise images to maximise ``objective``; yields :class:`Step` records (see report_steps),
+    always ending with one whose ``done`` is True and that holds the last good images.
+
+    ``settings`` given without overrides is read live every step; overrides go into a copy.
+    ``cancel()`` is polled every step. ``data`` feeds ``init="mean"``. Bad layers, indices or
+    settings raise here, before the first step.
+    """
+    if not isinstance(objective, Objective):
+        raise TypeError(f"objective must be an optvis Objective (e.g. objectives.channel(...)), got "
+                        f"{type(objective).__name__}")
+    if settings is not None and not isinstance(settings, Settings):
+        raise TypeError(f"settings must be an optvis.Settings, got {type(settings).__name__}")
+    if overrides or settings is None:
+        live = (settings or Settings()).replace(**overrides)
+    else:
+        live = settings
+    shape = _input_shape(model, input_shape)
+    shapes = output_shapes(model, sorted(objective.layers), shape)
+    objective.check(shapes)
+    batch = objective.batch if objective.batch is not None else live.batch
+    start = _start_images(live, shape, batch, data)
+    return _loop(model, objective, shape, live, start, cancel)
+
+
+def _start_images(live: Settings, shape: tuple[int, int, int], batch: int, data: Any) -> torch.Tensor:
+    kw: dict[str, Any] = {}
+    if isinstance(live.init, str) and live.init == "multiscale":
+        kw = dict(grids=live.init_grids, amplitudes=live.init_amplitudes, smooth=live.init_smooth)
+    return init_images.initial_image(live.init, shape, live.seed, batch=batch, data=data,
+                                      value_range=live.value_range, **kw)
+
+
+def _precursor(recorder: _Recorder, objective: Objective, start: torch.Tensor, live: Settings,
+               shape: tuple[int, int, int]) -> torch.Tensor:
+    """Start each image from the best of ``live.precursor`` candidates (and its own start)."""
+    cands = init_images.candidate_starts(shape, live.precursor, seed=live.seed + 7919,
+                                         grids=live.init_grids, value_range=live.value_range)
+    cands = cands.to(start)
+    best, best_value = start.clone(), None
+    with torch.no_grad():
+        for k in range(-1, len(cands)):
+            x = start if k < 0 else cands[k:k + 1].expand_as(start)
+            value = objective(recorder.forward(x))
+            if best_value is None:
+                best_value = value
+                continue
+            better = value > best_value
+            best[better] = x[better]
+            best_value = torch.where(better, value, best_value)
+    return best
+
+
+def _transform(live: Settings, generator: torch.Generator, size: tuple[int, int], crop: bool,
+               fill: float) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    parts = []
+    if live.pad:
+        parts.append(pad(int(live.pad), fill))
+    if live.jitter or live.scale or live.rotate:
+        parts.append(random_affine(int(live.jitter), (1 - live.scale, 1 + live.scale), float(live.rotate),
+                                   fill=fill, generator=generator))
+    if live.pad and crop:
+        parts.append(center_crop(*size))
+    return compose(*parts) if parts else None
+
+
+def _ascent_step(p: torch.Tensor, lr: float) -> None:
+    """Seed 003's update: move by lr times the gradient divided by its RMS (per image)."""
+    g = p.grad
+    if g is None:
+        return
+    rms = g.pow(2).reshape(g.shape[0], -1).mean(dim=1).sqrt()
+    shape = (-1,) + (1,) * (g.ndim - 1)
+    p.sub_(g * (lr / rms.clamp_min(1e-20)).reshape(shape))
+
+
+def _loop(model: nn.Module, objective: Objective, shape: tuple[int, int, int], live: Settings,
+          start: torch.Tensor, cancel: Callable[[], bool] | None) -> Iterator[Step]:
+    t0 = time.perf_counter()
+    steps, reports = live.steps, set(report_steps(live.steps, live.report, live.n_reports))
+    device, dtype = model_device(model), model_dtype(model)
+    recorder = _Recorder(model, sorted(objective.layers), stop_early=True)
+    with preserved_state(model), _hooked(recorder):
+        for weight in model.parameters():
+            weight.requires_grad_(False)
+        x0 = start.to(device=device, dtype=dtype)
+        if live.precursor:
+            x0 = _precursor(recorder, objective, x0, live, shape)
+        params, image_fn = parameterisations.parameterise(
+            live.param, x0, decorrelate=live.decorrelate, decay=live.fft_decay, value_range=live.value_range)
+        pixel = live.param == "pixel"
+        adam = torch.optim.Adam(params, lr=live.lr) if live.optimizer == "adam" else None
+        generator = torch.Generator().manual_seed(live.seed + 1)
+        history: list[float] = []
+        ever_positive = torch.zeros(x0.shape[0], dtype=torch.bool)
+        zero_run = 0
+        last: Step | None = None
+        for i in range(steps + 1):
+            lo, hi = live.value_range
+            image = image_fn()
+            transform = _transform(live, generator, shape[1:], objective.needs_output, lo)
+            seen = transform(image) if transform is not None else image
+            value = objective(recorder.forward(seen))
+            loss = -value
+            if live.l2:
+                loss = loss + live.l2 * reg.l2_penalty(image, lo)
+            if live.tv:
+                loss = loss + live.tv * reg.total_variation(image)
+            loss_cpu, value_cpu = loss.detach().float().cpu(), value.detach().float().cpu()
+            elapsed = time.perf_counter() - t0
+            if not bool(torch.isfinite(loss_cpu).all()):
+                yield _final(last, image, loss_cpu, value_cpu, ever_positive, i, "nonfinite", elapsed)
+                return
+            ever_positive |= value_cpu > 0
+            total = float(loss_cpu.sum())
+            history.append(total)
+            rel = _rel_change(history)
+            zero_run = zero_run + 1 if bool((value_cpu == 0).all()) else 0
+            reason = None
+            if i == steps:
+                reason = "steps"
+            elif cancel is not None and cancel():
+                reason = "cancelled"
+            elif live.stop_on_convergence and rel is not None and rel < live.convergence:
+                reason = "converged"
+            elif zero_run >= UNRESPONSIVE_PATIENCE:
+                reason = "unresponsive"
+            responded = ever_positive & (value_cpu > 0)
+            if reason is not None or i in reports:
+                yield Step(i, image.detach().float().cpu().clone(), loss_cpu, value_cpu, reason is not None,
+                           reason, rel, elapsed, responded)
+            if reason is not None:
+                return
+            last = Step(i, image.detach().clone(), loss_cpu, value_cpu, False, None, rel, elapsed, responded)
+            for p in params:
+                p.grad = None
+            loss.sum().backward()
+            with torch.no_grad():
+                if adam is not None:
+                    for group in adam.param_groups:
+                        group["lr"] = live.lr
+                    adam.step()
+                else:
+                    for p in params:
+                        _ascent_step(p, live.lr)
+                if pixel:
+                    _image_ops(params[0], live, i + 1)
+
+
+def _image_ops(x: torch.Tensor, live: Settings, done: int) -> None:
+    """Filters and clipping applied to the pixels between steps (pixel parameterisation)."""
+    if live.blur_every and done % live.blur_every == 0:
+        x.copy_(reg.gaussian_blur(x, live.blur_sigma))
+    if live.bilateral_every and done % live.bilateral_every == 0:
+        x.copy_(reg.bilateral_filter(x, live.bilateral_sigma_space, live.bilateral_sigma_range))
+    if live.clip:
+        x.clamp_(*live.value_range)
+
+
+def _rel_change(history: list[float]) -> float | None:
+    """Relative change of the loss since half the steps done (scale-free, independent of reporting)."""
+    i = len(history) - 1
+    if i < 8:
+        return None
+    now, then = history[i], history[i // 2]
+    if now == then:
+        return 0.0
+    return abs(now - then) / max(abs(then), 1e-12)
+
+
+def _final(last: Step | None, image: torch.Tensor, loss: torch.Tensor, value: torch.Tensor,
+           ever_positive: torch.Tensor, i: int, reason: str, elapsed: float) -> Step:
+    """The closing record of a run stopped by a non-finite loss: the last good step (its images still
+    on the model's device), or the start."""
+    if last is not None:
+        return dataclasses.replace(last, images=last.images.float().cpu(), done=True, reason=reason,
+                                   elapsed=elapsed)
+    nan = torch.full_like(loss, math.nan)
+    return Step(i, image.detach().float().cpu().clone(), nan, nan, True, reason, None, elapsed,
+                ever_positive & False)

@@ -1,0 +1,47 @@
+"""The OIP notebook in JupyterLab, in Chromium: press Start, watch the picture change, press Stop."""
+
+from __future__ import annotations
+
+import re
+
+from .lab import canvas_js, drawn_js, kernel_value, open_and_run, run_in_kernel
+
+VISUALIZER = ".convis-feature-visualizer"
+
+
+def step_counter(page) -> int:
+    text = page.locator(f"{VISUALIZER} .convis-status").first.inner_text()
+    found = re.search(r"step (\d+)", text)
+    return int(found.group(1)) if found else -1
+
+
+def test_start_shows_the_picture_growing_and_stop_freezes_the_counter(lab_server, page, artifacts):
+    open_and_run(page, lab_server, "02_feature_visualization.ipynb")
+    root = page.locator(VISUALIZER).first
+    root.locator(".jupyter-matplotlib canvas").first.wait_for(state="visible")
+    assert kernel_value(page, "type(fv).__name__", "FeatureVisualizer", timeout_s=240) == "FeatureVisualizer"
+    run_in_kernel(page, "fv.steps = 100_000")  # long enough to be stopped by hand
+    root.scroll_into_view_if_needed()
+    first = page.evaluate(canvas_js(VISUALIZER))
+
+    root.locator(".convis-start button, button.convis-start").first.click()
+    pictures = {first}
+    for _ in range(150):  # the live picture changes at least twice while it runs
+        page.wait_for_timeout(200)
+        pictures.add(page.evaluate(canvas_js(VISUALIZER)))
+        if len(pictures) >= 3:
+            break
+    assert len(pictures) >= 3, "the picture did not change twice while running"
+    page.wait_for_function(drawn_js(VISUALIZER))
+    assert kernel_value(page, "fv.running", "True") == "True"
+    root.screenshot(path=str(artifacts / "feature-visualizer-running.png"))
+
+    root.locator(".convis-stop button, button.convis-stop").first.click()
+    assert kernel_value(page, "fv.running", "False") == "False"
+    page.wait_for_function(f"document.querySelector('{VISUALIZER} .convis-status')"
+                           ".textContent.includes('cancelled')")
+    stopped_at = step_counter(page)
+    page.wait_for_timeout(1500)
+    assert step_counter(page) == stopped_at > 0, "the step counter went on after Stop"
+    assert run_in_kernel(page, "print(fv.result.reason, fv.result.step)") == f"cancelled {stopped_at}"
+    root.screenshot(path=str(artifacts / "feature-visualizer-stopped.png"))

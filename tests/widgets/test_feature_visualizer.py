@@ -1,0 +1,222 @@
+"""FeatureVisualizer without a browser: Start, live setting changes, Stop within a step, gallery, export."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from convis_widgets import FeatureVisualizer
+from convis_widgets.compute.errors import LayerNotFoundError, NotSpatialError
+from convis_widgets.compute.state import model_checksum
+from convis_widgets.jobs import set_default_executor
+from convis_widgets.models import pretrained_digits_cnn
+
+
+@pytest.fixture(scope="module")
+def cnn():
+    return pretrained_digits_cnn()
+
+
+@pytest.fixture
+def threads():
+    old = set_default_executor("thread")
+    yield
+    set_default_executor(old)
+
+
+def job_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "convis-widgets-job" and t.is_alive()]
+
+
+def wait_until(condition, timeout: float = 30.0) -> None:
+    t0 = time.time()
+    while not condition():
+        if time.time() - t0 > timeout:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.005)
+
+
+def test_start_runs_to_the_end_with_snapshots_curve_and_quality(cnn):
+    before = model_checksum(cnn)
+    fv = FeatureVisualizer(cnn, layer="conv3", index=5, steps=64)
+    try:
+        assert fv.input_shape == (1, 28, 28)
+        fv.start()
+        assert fv.wait(60) and fv.last_error is None
+        record = fv.result
+        assert record.done and record.reason in ("steps", "converged")
+        assert fv.step == record.step == 64
+        steps, values = fv.history
+        assert steps[0] == 0 and steps[-1] == 64 and len(values) == len(steps)
+        assert values[-1] > values[0], "gradient ascent raised the map's mean"
+        shown = [s for s, _ in fv.snapshots]
+        assert shown == sorted(set(fv.strip_steps()) | {64}) or set(fv.strip_steps()) <= set(shown)
+        assert 0 in shown and 64 in shown
+        assert fv.dataset_best is not None and fv.dataset_best > 0
+        assert "the best image of the data set" in fv.status.value
+        assert not fv.running and fv.start_button.disabled is False
+    finally:
+        fv.close()
+    assert model_checksum(cnn) == before
+
+
+def test_objective_controls_follow_the_layer_and_kind(cnn):
+    fv = FeatureVisualizer(cnn, layer="conv2")
+    try:
+        assert fv.index_slider.max == 31
+        fv.layer = "conv3"
+        assert fv.index_slider.max == 63 and fv.range_slider.max == 63
+        fv.objective = "class"
+        assert fv.index_slider.max == 9 and fv.layer_dropdown.disabled
+        fv.objective = "joint"
+        assert fv.second_slider.layout.display is None and fv.weight_slider.layout.display is None
+        fv.mode = "gallery"
+        assert fv.gallery_box.layout.display is None and fv.single_box.layout.display == "none"
+        fv.objective = "neuron"
+        names = [v for _, v in fv.layer_dropdown.options]
+        assert "fc1" in names  # a neuron may sit in a linear layer
+    finally:
+        fv.close()
+
+
+def test_bad_choices_say_what_was_expected(cnn):
+    with pytest.raises(TypeError, match="stepz"):
+        FeatureVisualizer(cnn, stepz=3)
+    with pytest.raises(ValueError, match="input shape"):
+        FeatureVisualizer(torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3)))
+    fv = FeatureVisualizer(cnn, layer="conv1")
+    try:
+        with pytest.raises(IndexError, match=r"0\.\.15 .*16 maps in conv1.*got 16"):
+            fv.index = 16
+        with pytest.raises(NotSpatialError, match="fc1"):
+            fv.layer = "fc1"
+        with pytest.raises(LayerNotFoundError, match="conv3"):
+            fv.layer = "conv9"
+        with pytest.raises(ValueError, match="objective must be one of"):
+            fv.objective = "texture"
+        with pytest.raises(IndexError, match="gallery_range"):
+            fv.gallery_range = (3, 99)
+    finally:
+        fv.close()
+
+
+def test_a_regulariser_change_while_running_reaches_the_loop(cnn, threads):
+    fv = FeatureVisualizer(cnn, layer="conv2", index=3, steps=100_000, lr=0.05, tv=0.0, blur_every=0)
+    try:
+        fv.start()
+        wait_until(lambda: fv.step >= 3)
+        fv.tv = 0.25
+        fv.lr = 0.0
+        assert fv.live.tv == 0.25 and fv.live.lr == 0.0  # the very object the loop reads
+        frozen_at = fv.result.step + 2
+        wait_until(lambda: fv.result.step >= frozen_at + 5)
+        a = fv.result.images.clone()
+        wait_until(lambda: fv.result.step >= frozen_at + 10)
+        b = fv.result.images.clone()
+        assert torch.equal(a, b), "with lr 0 the picture no longer changes"
+        fv.stop()
+        assert fv.wait(10) and fv.last_error is None
+        assert fv.settings.tv == 0.25  # kept for the next Start
+    finally:
+        fv.close()
+
+
+def test_stop_acts_within_one_step_and_keeps_the_picture(cnn, threads):
+    fv = FeatureVisualizer(cnn, layer="conv3", index=1, steps=100_000)
+    try:
+        fv.start()
+        wait_until(lambda: fv.step >= 5)
+        at_stop = fv.result.step
+        fv.stop()
+        assert fv.wait(10)
+        assert fv.result.done and fv.result.reason == "cancelled"
+        assert fv.result.step <= at_stop + 2
+        assert torch.isfinite(fv.result.images).all()
+        assert not fv.running and fv.stop_button.disabled
+    finally:
+        fv.close()
+    assert job_threads() == []
+
+
+def test_a_hundred_start_stop_cycles_leave_no_thread_and_no_error(threads):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.Conv2d(4, 4, 3))
+    fv = FeatureVisualizer(model, (1, 12, 12), layer="2", steps=10_000)
+    try:
+        for _ in range(100):
+            fv.start()
+            fv.stop()
+        assert fv.wait(10)
+        wait_until(lambda: job_threads() == [], timeout=10)
+        assert fv.last_error is None and fv.errors.outputs == ()
+    finally:
+        fv.close()
+    assert job_threads() == []
+
+
+def test_gallery_fills_a_grid_and_marks_maps_that_never_respond(cnn):
+    fv = FeatureVisualizer(cnn, layer="conv3", mode="gallery", gallery_range=(0, 5), steps=24)
+    try:
+        fv.start()
+        assert fv.wait(60) and fv.last_error is None
+        g = fv.gallery
+        assert g.channels == [0, 1, 2, 3, 4, 5]
+        assert g.images.shape == (6, 1, 28, 28) and g.responded.dtype == torch.bool
+        assert "6/6 maps" in fv.status.value
+        n, h, w_, ncols = fv.gallery_view.geometry
+        assert (n, h, w_) == (6, 28, 28)
+    finally:
+        fv.close()
+
+
+def test_export_writes_pictures_gif_and_settings_that_reproduce_the_run(cnn, tmp_path):
+    fv = FeatureVisualizer(cnn, layer="conv2", index=7, steps=32, seed=3, tv=0.01)
+    try:
+        fv.start()
+        assert fv.wait(60)
+        written = {p.name for p in fv.export(tmp_path)}
+        assert written == {"picture.png", "snapshots.png", "evolution.gif", "settings.json"}
+        with Image.open(tmp_path / "evolution.gif") as gif:
+            assert gif.n_frames >= 2 and min(gif.size) >= 224
+        first = fv.result.images.clone()
+    finally:
+        fv.close()
+    spec = json.loads((tmp_path / "settings.json").read_text())
+    assert spec["objective"]["index"] == 7 and spec["settings"]["seed"] == 3
+    again = FeatureVisualizer(cnn)
+    try:
+        again.load_settings(tmp_path / "settings.json")
+        assert (again.layer, again.index, again.seed, again.tv) == ("conv2", 7, 3, 0.01)
+        again.start()
+        assert again.wait(60)
+        assert torch.allclose(again.result.images, first)
+    finally:
+        again.close()
+
+
+def test_export_before_a_run_says_what_to_do(cnn, tmp_path):
+    fv = FeatureVisualizer(cnn)
+    try:
+        fv._export_clicked()
+        assert isinstance(fv.last_error, RuntimeError) and "Start" in str(fv.last_error)
+    finally:
+        fv.close()
+
+
+def test_reset_shows_the_initial_image(cnn):
+    fv = FeatureVisualizer(cnn, layer="conv2", steps=8)
+    try:
+        fv.start()
+        assert fv.wait(30)
+        fv.reset()
+        assert fv.result is None and fv.step == 0 and fv.snapshots == []
+        shown = np.asarray(fv.view.im.get_array())
+        assert shown.shape == (28, 28) and shown.std() > 0  # multi-scale fluctuations, not a blank
+    finally:
+        fv.close()
