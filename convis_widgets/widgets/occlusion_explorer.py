@@ -347,15 +347,15 @@ class OcclusionExplorer(ConvisWidget):
         self._readout()
 
     def _on_mouse(self, event) -> None:
-        """A click, a drag with a button held, and the release centre the patch on the pointer
-        (the release too, as the browser may drop the last motion events of a fast drag)."""
+        """A click, a drag with a button held, and the release centre the patch on the pixel under the
+        pointer (the release too, as the browser may drop the last motion events of a fast drag)."""
         if event.inaxes is not self.occlusion_view.ax_image or event.xdata is None:
             return
         if event.name == "motion_notify_event" and not event.button:
             return
-        half = (self.patch_size - 1) / 2
-        x = int(round(event.xdata - half))
-        y = int(round(event.ydata - half))
+        half = (self.patch_size - 1) // 2  # the pixel under the pointer, and its offset in the patch
+        x = int(np.floor(event.xdata + 0.5)) - half
+        y = int(np.floor(event.ydata + 0.5)) - half
         with self.hold_trait_notifications():
             self.patch_x = min(max(x, 0), self.width - self.patch_size)
             self.patch_y = min(max(y, 0), self.height - self.patch_size)

@@ -55,7 +55,7 @@ def test_moving_the_patch_changes_the_score_readout(lab_server, page, artifacts)
     page.mouse.down()
     page.mouse.move(box["x"] + x1 * scale, box["y"] + y1 * scale, steps=5)
     page.mouse.up()
-    # the patch (6 px) is centred on the pointer: top-left = pointer - 2.5, rounded
+    # the patch (6 px) is centred on the pixel under the pointer: top-left = that pixel - 2
     assert kernel_value(page, "(explorer.patch_y, explorer.patch_x)", "(18, 4)") == "(18, 4)"
     page.wait_for_function(f"document.querySelector('{EXPLORER} .convis-readout')"
                            ".textContent.includes('x=4')")
