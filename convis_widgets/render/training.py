@@ -158,12 +158,13 @@ def results_table(summaries: Sequence[RunSummary], verdict: str) -> str:
     """HTML table of each run's final figures, and the verdict line under it."""
     head = ("first layer", "status", "epochs", "held-out loss", "accuracy", "dead channels",
             "filter smoothness", "time")
+    cell_style = "style='padding: 2px 12px 2px 0; text-align: left'"  # the notebook's CSS may set none
     rows = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in (
+        "<tr>" + "".join(f"<td {cell_style}>{html.escape(str(cell))}</td>" for cell in (
             s.name, s.status, s.epochs, _fmt(s.val_loss, ".4f"),
             _fmt(s.val_accuracy, ".1%") if s.val_accuracy is not None else "-",
             f"{s.dead} of {s.channels}", _fmt(s.smoothness, ".2f"), f"{s.seconds:.1f} s")) + "</tr>"
         for s in summaries)
-    header = "".join(f"<th>{h}</th>" for h in head)
+    header = "".join(f"<th {cell_style}>{h}</th>" for h in head)
     return (f"<table class='convis-results'><thead><tr>{header}</tr></thead><tbody>{rows}</tbody></table>"
             f"<p class='convis-verdict'><b>{html.escape(verdict)}</b></p>")
