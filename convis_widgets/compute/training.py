@@ -29,7 +29,6 @@ from torch import nn
 from .filters import conv_layers, conv_weight, smoothness
 from .probe import capture
 from .state import model_device
-from .stats import RunningChannelStats
 
 KINDS = ("classifier", "autoencoder")
 DEFAULT_OUT_DIR = Path("convis_runs")
@@ -349,7 +348,8 @@ class _Trainer:
         was_training = self.model.training
         self.model.eval()
         total = correct = 0.0
-        stats = RunningChannelStats()
+        zeros: torch.Tensor | None = None  # per channel: how many activation values are exactly 0
+        values = 0
         probe: np.ndarray | None = None
         try:
             with capture(self.model, self.act) as cap:
@@ -360,17 +360,21 @@ class _Trainer:
                     total += float(self.loss(out, self._target(x, y))) * len(x)
                     if self.kind == "classifier" and y is not None:
                         correct += float((out.argmax(dim=1).cpu() == y).sum())
-                    stats.update(cap[self.act])
+                    a = cap[self.act]
+                    a = a.reshape(a.shape[0], a.shape[1], -1)
+                    counted = (a == 0).sum(dim=(0, 2)).cpu()
+                    zeros = counted if zeros is None else zeros + counted
+                    values += a.shape[0] * a.shape[2]
                     if start <= self.probe_index < start + len(x):
                         shown = out if self.kind == "autoencoder" else cap[self.act]
                         probe = shown[self.probe_index - start].float().cpu().numpy()
         finally:
             self.model.train(was_training)
-        s = stats.result()
         n = len(self.val_x)
         accuracy = correct / n if self.kind == "classifier" else None
-        assert probe is not None
-        return total / n, accuracy, s.frac_zero, s.dead, probe
+        assert probe is not None and zeros is not None
+        frac_zero = zeros.double().numpy() / values
+        return total / n, accuracy, frac_zero, frac_zero == 1.0, probe
 
     def _filters(self) -> np.ndarray:
         return conv_weight(self.model, self.first).float().numpy()
