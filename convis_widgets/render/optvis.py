@@ -52,11 +52,13 @@ class OptvisView:
 
     def __init__(self, fig: Figure, strip: int = 8) -> None:
         self.fig = fig
-        grid = fig.add_gridspec(3, strip)
-        half = strip // 2
-        self.ax_img = fig.add_subplot(grid[:2, :half - 1])
-        self.ax_curve = fig.add_subplot(grid[:2, half - 1:])
-        self.ax_strip = [fig.add_subplot(grid[2, k]) for k in range(strip)]
+        # two nested grids, so the strip's cells do not line up with the curve's axis labels
+        grid = fig.add_gridspec(2, 1, height_ratios=(2, 1))
+        top = grid[0].subgridspec(1, 2, width_ratios=(3, 5))
+        bottom = grid[1].subgridspec(1, strip)
+        self.ax_img = fig.add_subplot(top[0])
+        self.ax_curve = fig.add_subplot(top[1])
+        self.ax_strip = [fig.add_subplot(bottom[k]) for k in range(strip)]
         for ax in [self.ax_img, *self.ax_strip]:
             _bare(ax)
         cmap = _cmap("gray", PADDING_ON_GREY)

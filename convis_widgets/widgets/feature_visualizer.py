@@ -212,9 +212,11 @@ class FeatureVisualizer(ConvisWidget):
             "rotate": w.FloatSlider(min=0, max=45, step=1, description="rotate ± (°)", **slider()),
             "pad": w.IntSlider(min=0, max=16, description="pad (px)", **slider()),
         }
-        self.report_text = w.BoundedIntText(min=0, max=100_000, description="snapshot every (0 = log)",
-                                            **slider())
-        self.n_reports_text = w.BoundedIntText(min=1, max=8, description="log-spaced snapshots", **slider())
+        self.report_text = w.BoundedIntText(min=0, max=100_000, description="snapshot every",
+                                            tooltip="0: snapshots at log-spaced steps (seed 003); "
+                                                    "k: a snapshot every k steps", **slider())
+        self.n_reports_text = w.BoundedIntText(min=1, max=8, description="snapshots (log)",
+                                               tooltip="how many log-spaced snapshots", **slider())
         for name, control in self.setting_controls.items():
             control.add_class(f"convis-{name.replace('_', '-')}")
         c = self.setting_controls
@@ -357,6 +359,9 @@ class FeatureVisualizer(ConvisWidget):
     @observe("mode")
     def _on_mode(self, change) -> None:
         self._show_mode()
+        if not self.running:  # the other mode's status would describe a picture no longer shown
+            what = "a range of maps" if change["new"] == "gallery" else "a target"
+            self._set_status(f"ready: choose {what} and press <b>Start</b>")
 
     def _fit_controls(self) -> None:
         """Fit the layer list, slider ranges and visible controls to the objective and layer."""
