@@ -257,6 +257,16 @@ class IncrementalOcclusion:
         ]
         return bool(self.plans)
 
+    def bytes_per_image(self, full: int) -> int:
+        """Activation bytes one patched image takes here, given ``full``, what it takes in a plain
+        forward pass: the cropped stages hold only their regions (sizes batches to memory)."""
+        skipped = regions = 0
+        for stage, plan, clean in zip(self.stages, self.plans, self.clean, strict=False):
+            per_value = len(stage.ops()) * clean.element_size()
+            skipped += clean[0].numel() * per_value
+            regions += plan.size[0] * plan.size[1] * clean.shape[1] * per_value
+        return max(full - skipped + regions, 1)
+
     def _tail(self, x: torch.Tensor) -> Any:
         env: dict[torch.fx.Node, Any] = {n: None for n in self.front_nodes}
         env[self.front_nodes[-1]] = x

@@ -210,9 +210,10 @@ def occlusion_map(
 ) -> OcclusionResult:
     """Occlude every window position of every image; the per-position drops and per-pixel attribution.
 
-    ``batch_size`` patched images run at a time (default: as many as fit in MEMORY_BUDGET,
-    at most MAX_BATCH). ``incremental=False`` forces plain batching. ``progress(done, total)``
-    is called after each batch; it may raise to stop the run (a widget's cancel).
+    ``batch_size`` patched images run at a time (default: as many as fit in MEMORY_BUDGET, at
+    most MAX_BATCH, evened out over the batches; the incremental path needs far less memory).
+    ``incremental=False`` forces plain batching. ``progress(done, total)`` is called after each
+    batch; it may raise to stop the run (a widget's cancel).
     """
     x = check_images(images, model=model)
     win, step = check_window(x.shape[2:], window, stride)
@@ -230,15 +231,17 @@ def occlusion_map(
         clean_scores = class_scores(run_forward(model, x), probabilities=probabilities)
         targets = resolve_targets(target, clean_scores)
         clean = pick(clean_scores, targets)
-        if batch_size is None:
-            per_image = 2 * _activation_bytes(model, x[:1])
-            batch_size = int(min(MAX_BATCH, max(1, MEMORY_BUDGET // per_image)))
         runner = incremental_runner(model, x.shape[1:]) if incremental else None
         if runner is not None and not (
             runner.prepare(x[0], base[0], tops, lefts, win)
             and _matches(runner, model, patch(x[0], base[0], tops[:1], lefts[:1], win))
         ):
             runner = None
+        if batch_size is None:
+            full = _activation_bytes(model, x[:1])
+            per_image = 2 * (runner.bytes_per_image(full) if runner is not None else full)
+            batch_size = int(min(MAX_BATCH, max(1, MEMORY_BUDGET // per_image)))
+            batch_size = -(-n_pos // -(-n_pos // batch_size))  # even batches: no small last one
         for n in range(len(x)):
             if runner is not None and n > 0:
                 runner.prepare(x[n], base[n], tops, lefts, win)
