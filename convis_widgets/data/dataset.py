@@ -27,6 +27,13 @@ class ImageDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         return self.images[index], int(self.labels[index])
 
+    def head(self, n: int) -> ImageDataset:
+        """The first ``n`` images and labels as a set of their own (a quick run on part of the data)."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be an int >= 1, got {n!r}")
+        kept = min(n, len(self))
+        return ImageDataset(self.images[:kept], self.labels[:kept], self.classes, f"{self.name}-{kept}")
+
     def __repr__(self) -> str:
         n, c, h, w = self.images.shape
         return f"ImageDataset({self.name!r}, {n} images of {c}x{h}x{w}, {len(self.classes)} classes)"

@@ -22,13 +22,9 @@ from convis_widgets.data import ImageDataset, digits, patches
 from convis_widgets.models import SeedCNN
 
 
-def subset(ds: ImageDataset, n: int) -> ImageDataset:
-    return ImageDataset(ds.images[:n], ds.labels[:n], ds.classes, f"{ds.name}-{n}")
-
-
 @pytest.fixture(scope="module")
 def small_digits():
-    return subset(digits("train"), 192), subset(digits("test"), 48)
+    return digits("train").head(192), digits("test").head(48)
 
 
 def without_time(record) -> dict:

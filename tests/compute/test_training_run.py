@@ -18,17 +18,13 @@ from convis_widgets.compute.training import (
     load_runs,
     train_run,
 )
-from convis_widgets.data import ImageDataset, digits, patches
+from convis_widgets.data import digits, patches
 from convis_widgets.models import ConvAutoencoder, SeedCNN
-
-
-def subset(ds: ImageDataset, n: int) -> ImageDataset:
-    return ImageDataset(ds.images[:n], ds.labels[:n], ds.classes, f"{ds.name}-{n}")
 
 
 @pytest.fixture(scope="module")
 def small_digits():
-    return subset(digits("train"), 256), subset(digits("test"), 64)
+    return digits("train").head(256), digits("test").head(64)
 
 
 def comparable(records: list[Record]) -> list[dict]:
@@ -49,7 +45,7 @@ def test_a_run_is_reproducible_from_its_seed_and_leaves_torch_settings_alone(sma
 
 
 def test_held_out_loss_decreases_on_the_digits_within_a_few_epochs():
-    train, val = digits("train"), subset(digits("test"), 160)
+    train, val = digits("train"), digits("test").head(160)
     records = list(train_run(lambda: SeedCNN(), train, val, epochs=3, out_dir=None))
     assert [r.epoch for r in records] == [0, 1, 2, 3] and all(r.is_epoch for r in records)
     losses = [r.val_loss for r in records]
@@ -72,7 +68,7 @@ def test_records_carry_filters_activation_statistics_and_probe(small_digits):
 
 
 def test_autoencoder_probe_is_a_reconstruction():
-    train, val = subset(patches("train"), 128), subset(patches("test"), 32)
+    train, val = patches("train").head(128), patches("test").head(32)
     records = list(train_run(lambda: ConvAutoencoder(), train, val, kind="autoencoder", epochs=1,
                              probe_index=3, out_dir=None))
     assert records[-1].probe.shape == (3, 32, 32) and records[-1].val_accuracy is None

@@ -60,3 +60,14 @@ def test_patches_shapes_ranges_and_split() -> None:
 def test_bad_split_names_the_valid_ones(loader) -> None:
     with pytest.raises(ValueError, match="'train', 'test'"):
         loader("validation")
+
+
+def test_head_keeps_the_first_images_and_checks_its_count() -> None:
+    train = digits("train")
+    part = train.head(10)
+    assert len(part) == 10 and part.name == "digits-train-10" and part.classes == train.classes
+    assert torch.equal(part.images, train.images[:10]) and torch.equal(part.labels, train.labels[:10])
+    assert len(train.head(10_000)) == len(train)
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="n must be an int >= 1"):
+            train.head(bad)

@@ -10,18 +10,14 @@ import pytest
 
 from convis_widgets import TrainingComparison
 from convis_widgets.compute.training import load_runs
-from convis_widgets.data import ImageDataset, digits, patches
+from convis_widgets.data import digits, patches
 from convis_widgets.jobs import set_default_executor
 from convis_widgets.widgets.training_comparison import parse_kernels
 
 
-def subset(ds: ImageDataset, n: int) -> ImageDataset:
-    return ImageDataset(ds.images[:n], ds.labels[:n], ds.classes, f"{ds.name}-{n}")
-
-
 @pytest.fixture(scope="module")
 def small_digits():
-    return subset(digits("train"), 192), subset(digits("test"), 48)
+    return digits("train").head(192), digits("test").head(48)
 
 
 def job_threads() -> list[threading.Thread]:
@@ -60,7 +56,7 @@ def test_start_draws_every_record_and_ends_with_a_table(small_digits, tmp_path):
 
 
 def test_autoencoder_shows_probe_reconstructions(tmp_path):
-    train, val = subset(patches("train"), 64), subset(patches("test"), 16)
+    train, val = patches("train").head(64), patches("test").head(16)
     cmp = TrainingComparison(kind="autoencoder", data=(train, val), kernels="3, 5", epochs=1,
                              out_dir=tmp_path)
     cmp.start()
