@@ -287,20 +287,19 @@ class IncrementalOcclusion:
         span = [
             (plan.size[a] - 1) * geo.stride[a] + geo.dilation[a] * (geo.kernel[a] - 1) + 1 for a in (0, 1)
         ]
-        r_in = rows[:, None] * geo.stride[0] + torch.arange(span[0], device=dev)  # padded coordinates
-        c_in = cols[:, None] * geo.stride[1] + torch.arange(span[1], device=dev)
-        bidx = torch.arange(len(rows), device=dev)[:, None, None]
-        clean = self.padded[i]  # (H, W, C): gathers copy whole channel rows
-        base = clean[r_in[:, :, None], c_in[:, None, :]]
-        h_in, w_in = clean.shape[0] - 2 * ph, clean.shape[1] - 2 * pw
-        q = r_in - ph - region.rows[:, None]
-        r = c_in - pw - region.cols[:, None]
+        # gather one spare row and column (a copy of the last): changed values that fall outside a
+        # crop are written there and cut off, so every write is one index_put without masks
+        r_in = rows[:, None] * geo.stride[0] + torch.arange(span[0] + 1, device=dev).clamp(max=span[0] - 1)
+        c_in = cols[:, None] * geo.stride[1] + torch.arange(span[1] + 1, device=dev).clamp(max=span[1] - 1)
+        crop = self.padded[i][r_in[:, :, None], c_in[:, None, :]]  # (B, span + 1, span + 1, C)
         size_q, size_r = region.values.shape[1:3]
-        in_q = (q >= 0) & (q < size_q) & (r_in >= ph) & (r_in < ph + h_in)
-        in_r = (r >= 0) & (r < size_r) & (c_in >= pw) & (c_in < pw + w_in)
-        over = region.values[bidx, q.clamp(0, size_q - 1)[:, :, None], r.clamp(0, size_r - 1)[:, None, :]]
-        inside = (in_q[:, :, None] & in_r[:, None, :])[..., None]
-        return torch.where(inside, over, base).permute(0, 3, 1, 2)  # channels_last: a fast conv path
+        q = region.rows[:, None] + ph - rows[:, None] * geo.stride[0] + torch.arange(size_q, device=dev)
+        r = region.cols[:, None] + pw - cols[:, None] * geo.stride[1] + torch.arange(size_r, device=dev)
+        q = torch.where((q >= 0) & (q < span[0]), q, span[0])
+        r = torch.where((r >= 0) & (r < span[1]), r, span[1])
+        bidx = torch.arange(len(rows), device=dev)[:, None, None]
+        crop[bidx, q[:, :, None], r[:, None, :]] = region.values
+        return crop[:, : span[0], : span[1]].permute(0, 3, 1, 2)  # channels_last: a fast conv path
 
     def __call__(self, index: torch.Tensor) -> Any:
         """Model output for the image occluded at the prepared window positions ``index``."""
