@@ -134,7 +134,7 @@ class FeatureVisualizer(ConvisWidget):
         self.layer = self._layer_name(layer if layer is not None else self._default_layer())
         self.index = index
         self.second = min(1, self._target_count() - 1)
-        self.gallery_range = (0, self._target_count() - 1)
+        self.gallery_range = (0, self._info().output_shape[0] - 1)  # the gallery covers maps, not classes
         for name, value in choices.items():
             setattr(self, name, value)
         self._fit_controls()
@@ -286,10 +286,7 @@ class FeatureVisualizer(ConvisWidget):
         """How many maps (or units, or classes) the index can name."""
         if self.objective == "class":
             return self.n_classes
-        shape = self._info().output_shape
-        if self.objective == "neuron" and len(shape) == 1:
-            return shape[0]
-        return shape[0]
+        return self._info().output_shape[0]  # channels of a map, or units of a flat layer
 
     @validate("objective")
     def _valid_objective(self, proposal):

@@ -85,6 +85,17 @@ def test_objective_controls_follow_the_layer_and_kind(cnn):
         fv.close()
 
 
+def test_a_class_objective_with_more_classes_than_maps_starts_a_gallery_over_the_maps():
+    from torch import nn
+
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 26 * 26, 20))
+    fv = FeatureVisualizer(model, (1, 28, 28), objective="class", index=15)
+    try:
+        assert fv.index_slider.max == 19 and fv.gallery_range == (0, 3)
+    finally:
+        fv.close()
+
+
 def test_bad_choices_say_what_was_expected(cnn):
     with pytest.raises(TypeError, match="stepz"):
         FeatureVisualizer(cnn, stepz=3)
