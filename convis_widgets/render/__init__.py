@@ -7,6 +7,7 @@ place with `set_data`, so a widget never re-creates its figure per frame.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import matplotlib
@@ -30,16 +31,28 @@ def new_figure(figsize: tuple[float, float], dpi: int = 100) -> Figure:
     return fig
 
 
-def save_png(fig: Figure, path: str | Path) -> Path:
-    """Write `fig` as a PNG (an Agg canvas is attached if the figure has none) and return the path."""
+def _with_agg(fig: Figure) -> Figure:
+    """`fig`, with an Agg canvas attached if it has none (pyplot-free figures can then be saved)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     if not isinstance(fig.canvas, FigureCanvasAgg):
         FigureCanvasAgg(fig)
-    fig.savefig(path, format="png")
+    return fig
+
+
+def save_png(fig: Figure, path: str | Path) -> Path:
+    """Write `fig` as a PNG and return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _with_agg(fig).savefig(path, format="png")
     return path
+
+
+def png_bytes(fig: Figure) -> bytes:
+    """The figure as PNG bytes, e.g. for IPython.display.Image."""
+    buf = io.BytesIO()
+    _with_agg(fig).savefig(buf, format="png")
+    return buf.getvalue()
 
 
 def image_for_display(image: np.ndarray) -> np.ndarray:

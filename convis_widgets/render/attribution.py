@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 
 import numpy as np
@@ -17,17 +16,6 @@ CELL_COLOR = "#ffffff"
 ORIGINAL_COLOR = "#9e9e9e"
 OCCLUDED_COLOR = "#1f77b4"
 TARGET_COLOR = "#d62728"
-
-
-def png_bytes(fig: Figure) -> bytes:
-    """The figure as PNG bytes (an Agg canvas is attached if it has none), e.g. for IPython.display.Image."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    if not isinstance(fig.canvas, FigureCanvasAgg):
-        FigureCanvasAgg(fig)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
 
 
 def heatmap_extent(
