@@ -1,9 +1,11 @@
 """The science without the widgets: plain functions over a torch model (torch + numpy only).
 
-Every technique leaves the model as it found it (see :func:`preserved_state`) and removes
-its hooks, also when the model raises.
+Every technique reaches the model through :mod:`.access`: it works on a private eval-mode view
+with its own hooks, so the model is never changed, never carries a hook of ours, and any number
+of techniques, iterators and threads can work on it at once, beside the user's own cells.
 """
 
+from .access import COPY_LIMIT_BYTES, ModelAccess, first_tensor, input_shape, open_model
 from .activations import activations, channel_grid, channel_mean, grid_cell, grid_shape
 from .errors import InputError, LayerNotFoundError, ModelForwardError, NotSpatialError
 from .filters import (
@@ -36,6 +38,7 @@ from .stats import (
 )
 
 __all__ = [
+    "COPY_LIMIT_BYTES",
     "NOISY_BELOW",
     "Captured",
     "ChannelStats",
@@ -43,6 +46,7 @@ __all__ = [
     "InputError",
     "LayerInfo",
     "LayerNotFoundError",
+    "ModelAccess",
     "ModelForwardError",
     "NotSpatialError",
     "ReceptiveField",
@@ -60,12 +64,15 @@ __all__ = [
     "expected_input_shape",
     "filter_images",
     "filter_report",
+    "first_tensor",
     "grid_cell",
     "grid_shape",
+    "input_shape",
     "layers",
     "model_checksum",
     "model_device",
     "model_dtype",
+    "open_model",
     "preserved_state",
     "receptive_field",
     "resolve_layer",

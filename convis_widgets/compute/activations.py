@@ -9,9 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .access import open_model
 from .inputs import check_images
-from .probe import capture, resolve_layer, run_forward
-from .state import preserved_state
 
 NORMALIZE_MODES = ("per_channel", "global", "none")
 
@@ -22,15 +21,13 @@ def activations(
     layer_names: str | Sequence[str],
 ) -> dict[str, torch.Tensor]:
     """Outputs of the named layers for ``images`` as detached CPU tensors (one guarded pass)."""
-    x = check_images(images, model=model)
+    access = open_model(model)
     names = [layer_names] if isinstance(layer_names, str) else list(layer_names)
-    names = [resolve_layer(model, n)[0] for n in names]
-    with preserved_state(model), torch.no_grad(), capture(model, names) as cap:
-        run_forward(model, x)
-        missing = [n for n in names if n not in cap]
-        if missing:
-            raise ValueError(f"layers {missing} did not run in the model's forward pass")
-        return {n: cap[n].cpu() for n in names}
+    names = [access.resolve(n)[0] for n in names]
+    x = check_images(images, model=model)
+    with torch.no_grad():
+        outputs = access.outputs(x, names)
+    return {n: outputs[n].cpu() for n in names}
 
 
 def grid_shape(c: int, ncols: int | None = None) -> tuple[int, int]:

@@ -8,25 +8,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from .access import expected_input_shape, model_device, model_dtype
 from .errors import InputError
-from .state import model_device, model_dtype
 
-Shape = tuple[int | None, ...]
-
-
-def expected_input_shape(model: nn.Module) -> Shape | None:
-    """Per-example input shape the model wants: ``model.input_shape``, else (C, None, None).
-
-    The channel count comes from the first Conv2d; None marks sizes that cannot be known.
-    """
-    shape = getattr(model, "input_shape", None)
-    if shape is not None:
-        return tuple(None if s is None else int(s) for s in shape)
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            return (m.in_channels, None, None)
-    return None
-
+__all__ = ["check_images", "expected_input_shape"]
 
 def _fmt(shape: Sequence[int | str | None]) -> str:
     return "(" + ", ".join("?" if s is None else str(s) for s in shape) + ")"

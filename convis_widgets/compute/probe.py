@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -12,62 +12,27 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import LayerNotFoundError, ModelForwardError, NotSpatialError
-from .inputs import expected_input_shape
-from .state import model_device, model_dtype, preserved_state
+from .access import Captured, first_tensor, hooks, open_model, recording, resolve_layer_in
+from .errors import NotSpatialError
 
 
 @dataclass(frozen=True)
 class LayerInfo:
-    """One module that ran in a dry forward: its dotted name, class and per-example output shape."""
+    """One module that ran in a dry forward: its dotted name, class, per-example output shape (of
+    its first call) and how many times it was called in one forward pass."""
 
     name: str
     type: str
     output_shape: tuple[int, ...]
     spatial: bool
     module: nn.Module = field(compare=False, repr=False)
-
-
-def first_tensor(value: Any) -> torch.Tensor | None:
-    """The tensor itself, or the first tensor inside a (nested) tuple/list/dict output."""
-    if isinstance(value, torch.Tensor):
-        return value
-    if isinstance(value, (tuple, list)):
-        items: Any = value
-    elif isinstance(value, dict):
-        items = value.values()
-    else:
-        return None
-    for item in items:
-        t = first_tensor(item)
-        if t is not None:
-            return t
-    return None
+    calls: int = 1
 
 
 def run_forward(model: nn.Module, x: torch.Tensor) -> Any:
-    """Call ``model(x)``; any exception becomes a ModelForwardError naming the input shape."""
-    try:
-        return model(x)
-    except Exception as exc:
-        raise ModelForwardError(
-            f"the model raised in forward on an input of shape {tuple(x.shape)}: "
-            f"{type(exc).__name__}: {exc}"
-        ) from exc
-
-
-def _dry_input(
-    model: nn.Module, input_shape: Sequence[int] | None, device: torch.device | str | None
-) -> torch.Tensor:
-    given = tuple(input_shape) if input_shape is not None else expected_input_shape(model)
-    shape = [s for s in given or () if s is not None]
-    if given is None or len(shape) != len(given):
-        raise ValueError(
-            f"input_shape needed (per-example, without batch, e.g. (1, 28, 28)); "
-            f"the model only tells {given}"
-        )
-    dev = torch.device(device) if device is not None else model_device(model)
-    return torch.zeros((1, *shape), device=dev, dtype=model_dtype(model))
+    """The model's output for ``x`` in eval mode, computed on a private view (see
+    :mod:`.access`); the model's own errors become a ModelForwardError naming the input shape."""
+    return open_model(model).forward(x)
 
 
 def _is_leaf(m: nn.Module) -> bool:
@@ -82,18 +47,22 @@ def layers(
 ) -> list[LayerInfo]:
     """Every named submodule that runs in a dry forward of a zero batch, in execution order.
 
-    Order is by when each module's output is ready (first call wins). All leaf modules that
-    run are listed; containers only when they produce a new tensor (e.g. a ResNet block's
-    output after the skip addition), not when they just hand on a child's output.
+    Order is by when each module's output is ready (first call wins; ``calls`` counts them).
+    All leaf modules that run are listed; containers only when they produce a new tensor (e.g.
+    a ResNet block's output after the skip addition), not when they just hand on a child's output.
     """
-    x = _dry_input(model, input_shape, device)
-    alive: list[torch.Tensor] = []  # every output stays referenced, so ids stay unique
-    seen_ids: set[int] = set()
-    done: set[str] = set()
-    infos: list[LayerInfo] = []
-    handles = []
+    access = open_model(model)
+    shape = access.input_shape(input_shape)
+    x = access.zeros(shape)
+    if device is not None:
+        x = x.to(device)
+    user_modules = dict(model.named_modules())
+    alive: list[torch.Tensor] = [x]  # every output stays referenced, so ids stay unique
+    seen_ids: set[int] = {id(x)}
+    found: dict[str, dict[str, Any]] = {}
+    calls: dict[str, int] = {}
 
-    def make_hook(name: str, module: nn.Module) -> Any:
+    def make_hook(name: str, leaf: bool) -> Any:
         def hook(mod: nn.Module, args: Any, output: Any) -> None:
             t = first_tensor(output)
             if t is None:
@@ -101,109 +70,50 @@ def layers(
             new = id(t) not in seen_ids
             alive.append(t)
             seen_ids.add(id(t))
-            if name in done:
-                return
-            done.add(name)
-            if _is_leaf(module) or new:
+            calls[name] = calls.get(name, 0) + 1
+            if calls[name] == 1 and (leaf or new):
                 shape = tuple(t.shape[1:])
-                infos.append(
-                    LayerInfo(
-                        name=name,
-                        type=type(module).__name__,
-                        output_shape=shape,
-                        spatial=t.ndim == 4 and min(shape[1:]) >= 1,
-                        module=module,
-                    )
-                )
+                found[name] = dict(output_shape=shape, spatial=t.ndim == 4 and min(shape[1:]) >= 1)
 
         return hook
 
-    try:
-        for name, m in model.named_modules():
-            if name:
-                handles.append(m.register_forward_hook(make_hook(name, m)))
-        with preserved_state(model), torch.no_grad():
-            seen_ids.add(id(x))
-            run_forward(model, x)
-    finally:
-        for h in handles:
-            h.remove()
-    return infos
-
-
-def _all_names(model: nn.Module) -> list[str]:
-    return [n for n, _ in model.named_modules() if n]
+    regs = [(m, "forward", make_hook(name, _is_leaf(m))) for name, m in access.named_modules()]
+    with hooks(regs), torch.no_grad():
+        access.forward(x)
+    return [
+        LayerInfo(name=name, type=type(user_modules[name]).__name__, module=user_modules[name],
+                  calls=calls[name], **info)
+        for name, info in found.items()
+    ]
 
 
 def resolve_layer(
-    model: nn.Module, name: str | int, *, names: Sequence[str] | None = None
+    model: nn.Module, name: object, *, names: Sequence[str] | None = None
 ) -> tuple[str, nn.Module]:
-    """Look up a layer by dotted name, or by (negative-allowed) index into ``names``."""
+    """Look up a layer of ``model`` by dotted name, or by (negative-allowed) index into ``names``.
+
+    A name that does not exist raises a LayerNotFoundError listing close matches and every valid
+    name; anything but a str or an int raises a TypeError saying so.
+    """
     modules = dict(model.named_modules())
-    if isinstance(name, int):
-        if names is None:
-            raise TypeError("an int layer index needs names=[...] (e.g. from layers(model, ...))")
-        if not -len(names) <= name < len(names):
-            raise LayerNotFoundError(name, names)
-        name = names[name]
-    if name == "" or name not in modules:
-        raise LayerNotFoundError(name, list(names) if names is not None else _all_names(model))
-    return name, modules[name]
-
-
-class Captured(Mapping[str, torch.Tensor]):
-    """Layer outputs recorded by :func:`capture`; the last forward pass wins."""
-
-    def __init__(self, names: Sequence[str]) -> None:
-        self.names = list(names)
-        self._data: dict[str, torch.Tensor] = {}
-
-    def __getitem__(self, key: str) -> torch.Tensor:
-        if key not in self._data:
-            state = "was not captured" if key not in self.names else "has not run yet"
-            raise KeyError(f"layer {key!r} {state}; captured: {list(self._data)}")
-        return self._data[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return (n for n in self.names if n in self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def __repr__(self) -> str:
-        shapes = {n: tuple(t.shape) for n, t in self.items()}
-        return f"Captured({shapes})"
+    return resolve_layer_in([n for n in modules if n], modules, name, names=names)
 
 
 @contextmanager
 def capture(
     model: nn.Module, layer_names: str | Sequence[str], *, detach: bool = True
 ) -> Iterator[Captured]:
-    """Record the outputs of the named layers during forward passes inside the ``with`` block.
+    """Record the outputs of the named layers during your own ``model(x)`` calls in the block.
 
-    Each output is cloned (detached unless ``detach=False``) so later in-place ops cannot
-    change it; hooks belong to this capture alone and are removed on exit, also on error.
+    For scripts: the hooks sit on your model while the block runs (every technique of this
+    package uses a private view instead) and are removed on exit, also on error. Each forward
+    pass starts afresh; a module called twice in one pass keeps its first output. Outputs are
+    detached clones (``detach=False``: the output itself, the network going on with a clone).
     """
     wanted = [layer_names] if isinstance(layer_names, str) else list(dict.fromkeys(layer_names))
     resolved = [resolve_layer(model, n) for n in wanted]
-    cap = Captured(wanted)
-    handles = []
-
-    def make_hook(name: str) -> Any:
-        def hook(mod: nn.Module, args: Any, output: Any) -> None:
-            t = first_tensor(output)
-            if t is not None:
-                cap._data[name] = t.detach().clone() if detach else t.clone()
-
-        return hook
-
-    try:
-        for name, module in resolved:
-            handles.append(module.register_forward_hook(make_hook(name)))
+    with recording(model, resolved, detach=detach) as cap:
         yield cap
-    finally:
-        for h in handles:
-            h.remove()
 
 
 def conv_output_size(
@@ -360,7 +270,8 @@ def receptive_field(
     (``F.max_pool2d``) or non-spatial layers (Linear, AdaptiveAvgPool2d) end the geometry.
     """
     name, _ = resolve_layer(model, layer_name)
-    x = _dry_input(model, input_shape, None)
+    access = open_model(model)
+    x = access.zeros(access.input_shape(input_shape))
     in_hw = _spatial(x)
     if in_hw is None:
         raise ValueError(f"receptive fields need a (C, H, W) input shape; got {tuple(x.shape[1:])}")
@@ -416,16 +327,8 @@ def receptive_field(
 
         return hook
 
-    handles = []
-    try:
-        for mname, m in model.named_modules():
-            if mname:
-                handles.append(m.register_forward_hook(make_hook(mname, m)))
-        with preserved_state(model), torch.no_grad():
-            run_forward(model, x)
-    finally:
-        for h in handles:
-            h.remove()
+    with hooks([(m, "forward", make_hook(n, m)) for n, m in access.named_modules()]), torch.no_grad():
+        access.forward(x)
 
     if name not in result:
         raise ValueError(f"layer {name!r} did not run in the forward pass")

@@ -1,4 +1,8 @@
-"""Give the model back exactly as it came in: training flags, requires_grad, grads, weights."""
+"""Guard and fingerprint a model's state: for your own code, and for tests of ours.
+
+No technique of this package needs the guard: they work on a private view (see :mod:`.access`)
+and never change the model. :func:`model_checksum` is how the tests prove it.
+"""
 
 from __future__ import annotations
 
@@ -9,30 +13,9 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
+from .access import COPY_LIMIT_BYTES, model_device, model_dtype
 
-def model_device(model: nn.Module) -> torch.device:
-    """Device of the model's first parameter or buffer (CPU if it has none)."""
-    for t in _tensors(model):
-        return t.device
-    return torch.device("cpu")
-
-
-def model_dtype(model: nn.Module) -> torch.dtype:
-    """Floating dtype of the model's first floating parameter or buffer (float32 if none)."""
-    for t in _tensors(model):
-        if t.is_floating_point():
-            return t.dtype
-    return torch.float32
-
-
-def _tensors(model: nn.Module) -> Iterator[torch.Tensor]:
-    yield from model.parameters()
-    yield from model.buffers()
-
-
-COPY_LIMIT_BYTES = 128 * 2**20
-"""Parameters up to this size are copied on entry so any change can be undone; larger models
-(VGG16 is 528 MB) keep only a fingerprint per tensor, so the guard costs them no memory."""
+__all__ = ["COPY_LIMIT_BYTES", "model_checksum", "model_device", "model_dtype", "preserved_state"]
 
 
 def _fingerprint(t: torch.Tensor) -> torch.Tensor:

@@ -11,10 +11,9 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, IterableDataset
 
+from .access import open_model
 from .errors import InputError
 from .inputs import check_images
-from .probe import capture, resolve_layer, run_forward
-from .state import preserved_state
 
 SATURATION_ATOL = 1e-6
 SATURATION_RTOL = 1e-3
@@ -198,16 +197,14 @@ def channel_statistics(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1; got {batch_size}")
-    name, _ = resolve_layer(model, layer_name)
+    access = open_model(model)
+    name, _ = access.resolve(layer_name)
     acc = RunningChannelStats()
-    with preserved_state(model), torch.no_grad(), capture(model, name) as cap:
+    with torch.no_grad():
         for k, batch in enumerate(_batches(data, batch_size)):
             if max_batches is not None and k >= max_batches:
                 break
-            run_forward(model, check_images(batch, model=model, device=device))
-            if name not in cap:
-                raise ValueError(f"layer {name!r} did not run in the model's forward pass")
-            acc.update(cap[name])
+            acc.update(access.outputs(check_images(batch, model=model, device=device), [name])[name])
     if acc.images == 0:
         raise InputError("empty data set")
     return acc.result(disparity_factor=disparity_factor)

@@ -46,7 +46,14 @@ def test_activations_decoder_layers(ae):
 
 def test_activations_forward_error(exploding, no_hooks):
     with pytest.raises(ModelForwardError, match=r"\(2, 1, 6, 6\).*boom"):
-        activations(exploding, torch.rand(2, 1, 6, 6), "1")
+        activations(exploding, torch.rand(2, 1, 6, 6), "2")
+    no_hooks(exploding)
+
+
+def test_activations_stop_after_the_last_wanted_layer(exploding, no_hooks):
+    """The pass ends once the wanted layers ran: a layer after them is never called."""
+    acts = activations(exploding, torch.rand(2, 1, 6, 6), "1")
+    assert acts["1"].shape == (2, 2, 4, 4)
     no_hooks(exploding)
 
 

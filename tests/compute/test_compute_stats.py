@@ -136,8 +136,10 @@ def test_all_dead_layer():
 
 def test_forward_error_in_stats(exploding, no_hooks):
     with pytest.raises(ModelForwardError, match="boom"):
-        channel_statistics(exploding, "1", torch.rand(3, 1, 6, 6))
+        channel_statistics(exploding, "2", torch.rand(3, 1, 6, 6))
     no_hooks(exploding)
+    # the pass stops after the wanted layer: the layer that raises after it never runs
+    assert channel_statistics(exploding, "1", torch.rand(3, 1, 6, 6)).count == 3
 
 
 def test_bad_images_in_data(data):

@@ -79,11 +79,13 @@ def test_gallery_errors(model):
 
 
 def test_digits_cnn_third_layer_in_one_batch():
+    from convis_widgets.data import digits
     from convis_widgets.models import pretrained_digits_cnn
 
     cnn = pretrained_digits_cnn()
-    res = render_layer(cnn, "relu3", channels=range(0, 64, 8), steps=24)
-    assert res.dataset_max is not None  # the built-in digits match the model's 1x28x28 input
+    assert render_layer(cnn, "relu3", channels=[0], steps=2).dataset_max is None  # no data: no quality
+    res = render_layer(cnn, "relu3", channels=range(0, 64, 8), steps=24, data=digits("train"))
+    assert res.dataset_max is not None
     assert int(res.responded.sum()) >= 3
     beat = res.activation[res.responded] > res.dataset_max[res.responded]
     assert float(beat.float().mean()) >= 0.5

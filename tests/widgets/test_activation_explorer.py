@@ -142,7 +142,7 @@ def test_a_forward_that_raises_is_shown_in_the_widget(dead_net, small_images):
     def broken(_module, _inputs):
         raise RuntimeError("sensor unplugged")
 
-    handle = dead_net.fc.register_forward_pre_hook(broken)
+    handle = dead_net.conv.register_forward_pre_hook(broken)  # a pre-hook of the model's own runs
     try:
         ex.image_index = 2
     finally:

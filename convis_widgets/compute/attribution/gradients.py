@@ -1,6 +1,8 @@
 """Gradient attributions: saliency, SmoothGrad, Grad-CAM, guided backprop and deconvnet.
 
-Each leaves the model as it found it (no hook, no grad, same mode) and follows its device.
+Each works on a private view of the model (see :mod:`..access`): gradients are taken with
+respect to the input only, so the model's weights, ``requires_grad`` flags, ``.grad`` tensors
+and training mode are never touched; results follow the model's device.
 Guided backprop and deconvnet change how ReLU passes gradients back without touching the
 user's modules: a torch function mode swaps every ReLU call (``nn.ReLU``, in-place or not,
 ``F.relu``, ``torch.relu``, ``Tensor.relu``) for a ReLU with the rectified backward pass.
@@ -8,8 +10,7 @@ user's modules: a torch function mode swaps every ReLU call (``nn.ReLU``, in-pla
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -18,18 +19,17 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from ..access import ModelAccess, open_model
 from ..errors import NotSpatialError
 from ..inputs import check_images
-from ..probe import resolve_layer, run_forward
-from ..state import preserved_state
 from .targets import Target, class_scores, pick, resolve_targets
 
 
-def _target_grad(model: nn.Module, x: torch.Tensor, target: Target, probabilities: bool) -> torch.Tensor:
+def _target_grad(access: ModelAccess, x: torch.Tensor, target: Target, probabilities: bool) -> torch.Tensor:
     """d score[target] / d input for a batch; targets resolved on this batch's own scores."""
     x = x.detach().requires_grad_(True)
     with torch.enable_grad():
-        scores = class_scores(run_forward(model, x), probabilities=probabilities)
+        scores = class_scores(access.forward(x), probabilities=probabilities)
         targets = resolve_targets(target, scores)
         (grad,) = torch.autograd.grad(pick(scores, targets).sum(), x)
     return grad
@@ -47,9 +47,9 @@ def saliency(
 
     Equals ``captum.attr.Saliency`` (``abs=True``). Shaped like ``images``.
     """
+    access = open_model(model)
     x = check_images(images, model=model)
-    with preserved_state(model):
-        grad = _target_grad(model, x, target, probabilities)
+    grad = _target_grad(access, x, target, probabilities)
     return grad.abs() if abs else grad
 
 
@@ -76,48 +76,27 @@ def smoothgrad(
         raise ValueError(f"samples must be an int >= 1; got {samples!r}")
     if not noise >= 0:
         raise ValueError(f"noise must be a fraction of the input range >= 0; got {noise!r}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1; got {batch_size}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an int >= 1; got {batch_size!r}")
+    access = open_model(model)
     x = check_images(images, model=model)
     gen = torch.Generator(device=x.device).manual_seed(int(seed))
     out = torch.zeros_like(x)
-    with preserved_state(model):
-        with torch.no_grad():
-            targets = resolve_targets(
-                target, class_scores(run_forward(model, x), probabilities=probabilities)
-            )
-        for i in range(len(x)):
-            span = float(x[i].max() - x[i].min())
-            sigma = noise * span
-            total = torch.zeros_like(x[i])
-            done = 0
-            while done < samples:
-                m = min(batch_size, samples - done)
-                eps = torch.randn((m, *x.shape[1:]), generator=gen, device=x.device, dtype=x.dtype)
-                grad = _target_grad(model, x[i] + sigma * eps, targets[i : i + 1].expand(m), probabilities)
-                total += (grad.abs() if abs else grad).sum(dim=0)
-                done += m
-            out[i] = total / samples
+    with torch.no_grad():
+        targets = resolve_targets(target, class_scores(access.forward(x), probabilities=probabilities))
+    for i in range(len(x)):
+        span = float(x[i].max() - x[i].min())
+        sigma = noise * span
+        total = torch.zeros_like(x[i])
+        done = 0
+        while done < samples:
+            m = min(batch_size, samples - done)
+            eps = torch.randn((m, *x.shape[1:]), generator=gen, device=x.device, dtype=x.dtype)
+            grad = _target_grad(access, x[i] + sigma * eps, targets[i : i + 1].expand(m), probabilities)
+            total += (grad.abs() if abs else grad).sum(dim=0)
+            done += m
+        out[i] = total / samples
     return out
-
-
-@contextmanager
-def _layer_output(module: nn.Module) -> Iterator[list[torch.Tensor]]:
-    """Keep the module's output tensor (for its gradient); the network goes on with a copy,
-    so a later in-place op (``ReLU(inplace=True)``) cannot overwrite the kept one."""
-    kept: list[torch.Tensor] = []
-
-    def hook(mod: nn.Module, args: Any, output: Any) -> Any:
-        if isinstance(output, torch.Tensor):
-            kept.append(output)
-            return output.clone()
-        return None
-
-    handle = module.register_forward_hook(hook)
-    try:
-        yield kept
-    finally:
-        handle.remove()
 
 
 def grad_cam(
@@ -135,16 +114,22 @@ def grad_cam(
     like ``images``; ``False``: (N, 1, h, w) at the layer's resolution (captum's LayerGradCam
     with ``relu_attributions=True``).
     """
+    access = open_model(model)
     if layer is None:
-        raise ValueError("grad_cam needs layer=<name of a spatial layer>, e.g. the last conv layer")
-    name, module = resolve_layer(model, layer)
-    x = check_images(images, model=model)
-    with preserved_state(model), _layer_output(module) as kept, torch.enable_grad():
-        scores = class_scores(run_forward(model, x), probabilities=probabilities)
+        raise ValueError(
+            "grad_cam needs layer=<name of a spatial layer>, e.g. the last conv layer or block; "
+            f"layers: {', '.join(map(repr, access.names))}"
+        )
+    name, _ = access.resolve(layer)
+    # the input requires grad, so the layer's output does too: frozen weights, a frozen model
+    # or a layer in front of the first parameter all still have a gradient
+    x = check_images(images, model=model).requires_grad_(True)
+    with access.record([name], detach=False) as kept, torch.enable_grad():
+        scores = class_scores(access.forward(x), probabilities=probabilities)
         targets = resolve_targets(target, scores)
-        if not kept:
+        if name not in kept:
             raise NotSpatialError(f"layer {name!r} did not produce a tensor output in the forward pass")
-        act = kept[-1]
+        act = kept[name]
         if act.ndim != 4:
             raise NotSpatialError(
                 f"Grad-CAM needs a spatial layer with (N, C, H, W) output; layer {name!r} gives "
@@ -210,9 +195,10 @@ def _rectified(
     guided: bool,
     probabilities: bool,
 ) -> torch.Tensor:
+    access = open_model(model)
     x = check_images(images, model=model)
-    with preserved_state(model), _RectifiedReLUMode(guided):
-        return _target_grad(model, x, target, probabilities)
+    with _RectifiedReLUMode(guided):
+        return _target_grad(access, x, target, probabilities)
 
 
 def guided_backprop(

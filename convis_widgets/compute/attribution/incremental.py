@@ -20,7 +20,7 @@ import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ModelForwardError
+from ..access import forward_error
 
 _POINTWISE_MODULES = (
     nn.ReLU,
@@ -273,10 +273,7 @@ class IncrementalOcclusion:
         try:
             return torch.fx.Interpreter(self.gm).run(initial_env=env)
         except Exception as exc:
-            raise ModelForwardError(
-                f"the model raised in forward on a batch of {len(x)} patched images: "
-                f"{type(exc).__name__}: {exc}"
-            ) from exc
+            raise forward_error(exc, f"a batch of {len(x)} occluded images") from exc
 
     def _crop(self, i: int, region: _Patch, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
         """Stage i's input around each planned region: its clean (padded) input with the changed

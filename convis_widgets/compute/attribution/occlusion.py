@@ -20,10 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..access import ModelAccess, first_tensor, open_model, output_bytes
 from ..errors import InputError
 from ..inputs import check_images
-from ..probe import first_tensor, run_forward
-from ..state import preserved_state
 from .incremental import IncrementalOcclusion, incremental_runner
 from .targets import Target, class_scores, pick, resolve_targets
 
@@ -108,9 +107,17 @@ def make_baseline(
     if isinstance(baseline, bool):
         raise ValueError(f"baseline must be a number, 'mean', 'blur' or a tensor; got {baseline!r}")
     if isinstance(baseline, (int, float)):
+        if not math.isfinite(baseline):
+            raise ValueError(f"baseline must be a finite number, 'mean', 'blur' or a tensor; got {baseline!r}")
         return torch.full_like(images, float(baseline))
     if isinstance(baseline, (torch.Tensor, np.ndarray)):
-        b = torch.as_tensor(baseline).to(device=images.device, dtype=images.dtype)
+        b = torch.as_tensor(baseline)
+        if not (b.is_floating_point() or b.dtype in (torch.int32, torch.int64)) or not bool(torch.isfinite(b).all()):
+            raise ValueError(
+                f"a baseline tensor must hold finite numbers; got dtype {b.dtype}"
+                + (" with NaN or Inf values" if b.is_floating_point() else "")
+            )
+        b = b.to(device=images.device, dtype=images.dtype)
         try:
             return torch.broadcast_to(b, images.shape).clone()
         except RuntimeError:
@@ -164,28 +171,10 @@ class OcclusionResult:
         return i, j
 
 
-def _activation_bytes(model: nn.Module, x1: torch.Tensor) -> int:
-    """Bytes of all module outputs for one image (sizes batches to the memory budget)."""
-    total = [0]
-
-    def hook(mod: nn.Module, args: Any, output: Any) -> None:
-        t = first_tensor(output)
-        if t is not None:
-            total[0] += t.numel() * t.element_size()
-
-    handles = [m.register_forward_hook(hook) for m in model.modules()]
-    try:
-        run_forward(model, x1)
-    finally:
-        for h in handles:
-            h.remove()
-    return max(total[0], x1.numel() * x1.element_size())
-
-
-def _matches(runner: IncrementalOcclusion, model: nn.Module, occluded: torch.Tensor) -> bool:
+def _matches(runner: IncrementalOcclusion, access: ModelAccess, occluded: torch.Tensor) -> bool:
     """The incremental runner reproduces the model's own output for the first window position."""
     zero = torch.zeros(1, dtype=torch.long, device=occluded.device)
-    want = first_tensor(run_forward(model, occluded))
+    want = first_tensor(access.forward(occluded))
     got = first_tensor(runner(zero))
     if got is None or want is None or got.shape != want.shape:
         return False
@@ -215,6 +204,7 @@ def occlusion_map(
     ``incremental=False`` forces plain batching. ``progress(done, total)`` is called after each
     batch; it may raise to stop the run (a widget's cancel).
     """
+    access = open_model(model)
     x = check_images(images, model=model)
     win, step = check_window(x.shape[2:], window, stride)
     if batch_size is not None and (isinstance(batch_size, bool) or batch_size < 1):
@@ -227,18 +217,18 @@ def occlusion_map(
     tops = torch.tensor(rows, device=x.device)[index // len(cols)]
     lefts = torch.tensor(cols, device=x.device)[index % len(cols)]
     drops = torch.empty((len(x), n_pos), dtype=x.dtype, device=x.device)
-    with preserved_state(model), torch.no_grad():
-        clean_scores = class_scores(run_forward(model, x), probabilities=probabilities)
+    with torch.no_grad():
+        clean_scores = class_scores(access.forward(x), probabilities=probabilities)
         targets = resolve_targets(target, clean_scores)
         clean = pick(clean_scores, targets)
-        runner = incremental_runner(model, x.shape[1:]) if incremental else None
+        runner = incremental_runner(access.view, x.shape[1:]) if incremental else None
         if runner is not None and not (
             runner.prepare(x[0], base[0], tops, lefts, win)
-            and _matches(runner, model, patch(x[0], base[0], tops[:1], lefts[:1], win))
+            and _matches(runner, access, patch(x[0], base[0], tops[:1], lefts[:1], win))
         ):
             runner = None
         if batch_size is None:
-            full = _activation_bytes(model, x[:1])
+            full = output_bytes(access, x[:1])
             per_image = 2 * (runner.bytes_per_image(full) if runner is not None else full)
             batch_size = int(min(MAX_BATCH, max(1, MEMORY_BUDGET // per_image)))
             batch_size = -(-n_pos // -(-n_pos // batch_size))  # even batches: no small last one
@@ -250,7 +240,8 @@ def occlusion_map(
                 if runner is not None:
                     out = runner(idx)
                 else:
-                    out = run_forward(model, patch(x[n], base[n], tops[idx], lefts[idx], win))
+                    out = access.forward(patch(x[n], base[n], tops[idx], lefts[idx], win),
+                                         what=f"a batch of {len(idx)} occluded images")
                 scores = class_scores(out, probabilities=probabilities)
                 drops[n, idx] = clean[n] - scores[:, targets[n]]
                 if progress is not None:

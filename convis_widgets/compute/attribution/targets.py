@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ..probe import first_tensor
+from ..access import first_tensor
 
 Target = int | Sequence[int] | torch.Tensor | np.ndarray | str | None
 

@@ -10,10 +10,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..probe import capture, resolve_layer
-from ..state import model_device, model_dtype, preserved_state
+from ..access import open_model
+from ..inputs import check_images
 from .init import _data_images
-from .loop import Settings, _input_shape, output_shapes, run
+from .loop import Settings, output_shapes, run
 from .objectives import channels as channels_objective
 
 
@@ -34,13 +34,6 @@ class LayerRender:
     quality: torch.Tensor | None = None
 
 
-def _default_data(input_shape: tuple[int, int, int]) -> Any:
-    # the built-in set matching the input shape; imported here so that importing compute loads no data code
-    from ...data import builtin_for
-
-    return builtin_for(input_shape)
-
-
 def dataset_max_activation(
     model: nn.Module,
     layer: str,
@@ -50,16 +43,16 @@ def dataset_max_activation(
 ) -> torch.Tensor:
     """Highest mean of each map of ``layer`` over the images of ``data`` (an ImageDataset or an
     (N, C, H, W) tensor): the same measure the channel objective maximises. CPU float tensor [N]."""
-    name, _ = resolve_layer(model, layer)
-    images = _data_images(data)
-    if len(images) == 0:
-        raise ValueError("data holds no images")
-    device, dtype = model_device(model), model_dtype(model)
+    access = open_model(model)
+    name, _ = access.resolve(layer)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an int >= 1; got {batch_size!r}")
+    images = check_images(_data_images(data), model=model, device="cpu")
     best: torch.Tensor | None = None
-    with preserved_state(model), torch.no_grad(), capture(model, name) as cap:
+    with torch.no_grad():
         for start in range(0, len(images), batch_size):
-            model(images[start:start + batch_size].to(device=device, dtype=dtype))
-            a = cap[name]
+            batch = images[start:start + batch_size].to(access.device)
+            a = access.outputs(batch, [name])[name]
             means = a.reshape(a.shape[0], a.shape[1], -1).mean(dim=2) if a.ndim > 2 else a
             top = means.max(dim=0).values.float().cpu()
             best = top if best is None else torch.maximum(best, top)
@@ -90,8 +83,10 @@ def iter_render_layer(
     """Render maps of ``layer`` in batches of ``batch_size`` (one forward/backward per step for a whole
     batch), yielding a :class:`LayerRender` per finished batch. A cancelled batch is yielded with the
     pictures it reached, then the iteration ends."""
-    shape = _input_shape(model, input_shape)
-    name, _ = resolve_layer(model, layer)
+    access = open_model(model)
+    c, h, w = access.input_shape(input_shape, spatial=True)
+    shape = (c, h, w)
+    name, _ = access.resolve(layer)
     out_shape = output_shapes(model, [name], shape)[name]
     n = out_shape[0] if out_shape else 0
     chosen = list(range(n)) if channels is None else [int(c) for c in channels]
@@ -99,14 +94,13 @@ def iter_render_layer(
         raise ValueError("channels is empty: give at least one channel index")
     base = Settings(**{"steps": steps, "seed": seed, **settings})
     channels_objective(name, chosen).check({name: out_shape})
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    reference = data if data is not None else _default_data(shape)
-    dmax = dataset_max_activation(model, name, reference, chosen) if reference is not None else None
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an int >= 1; got {batch_size!r}")
+    dmax = dataset_max_activation(model, name, data, chosen) if data is not None else None
     for start in range(0, len(chosen), batch_size):
         part = chosen[start:start + batch_size]
         final = None
-        for record in run(model, channels_objective(name, part), shape, cancel=cancel, data=reference,
+        for record in run(model, channels_objective(name, part), shape, cancel=cancel, data=data,
                           **{**base.to_dict(), "init": base.init, "seed": seed + start}):
             final = record
         assert final is not None and final.done

@@ -12,7 +12,6 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -20,10 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ModelForwardError
-from ..inputs import expected_input_shape
-from ..probe import first_tensor, resolve_layer
-from ..state import model_device, model_dtype, preserved_state
+from ..access import ModelAccess, open_model
 from . import init as init_images
 from . import param as parameterisations
 from . import regularizers as reg
@@ -212,75 +208,6 @@ def report_steps(steps: int, report: str | int = "log", n_reports: int = 6) -> l
     return sorted(out)
 
 
-class _StopForward(Exception):
-    """Raised by a hook once every wanted layer ran, to skip the rest of the forward pass."""
-
-
-class _Recorder:
-    """Forward hooks on the wanted layers; ``forward(x)`` returns their outputs (and the model's)."""
-
-    def __init__(self, model: nn.Module, names: Sequence[str], stop_early: bool) -> None:
-        self.model = model
-        self.names = [n for n in names if n != OUTPUT]
-        self.want_output = OUTPUT in names
-        self.stop_early = stop_early and not self.want_output
-        self.acts: dict[str, torch.Tensor] = {}
-        self.modules = [resolve_layer(model, n) for n in self.names]
-
-    def _hook(self, name: str) -> Callable[..., None]:
-        def hook(mod: nn.Module, args: Any, output: Any) -> None:
-            t = first_tensor(output)
-            if t is None or name in self.acts:
-                return
-            self.acts[name] = t.clone()  # later in-place ops (ReLU(inplace=True)) cannot change it
-            if self.stop_early and len(self.acts) == len(self.names):
-                raise _StopForward
-
-        return hook
-
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        self.acts = {}
-        try:
-            out = self.model(x)
-        except _StopForward:
-            out = None
-        except Exception as exc:
-            raise ModelForwardError(
-                f"the model raised in forward on an input of shape {tuple(x.shape)}: "
-                f"{type(exc).__name__}: {exc}"
-            ) from exc
-        missing = [n for n in self.names if n not in self.acts]
-        if missing:
-            raise ValueError(f"layer(s) {missing} did not run in the forward pass")
-        acts = dict(self.acts)
-        if self.want_output:
-            t = first_tensor(out)
-            if t is None:
-                raise ValueError("the model output holds no tensor to take a class logit from")
-            acts[OUTPUT] = t
-        return acts
-
-
-@contextmanager
-def _hooked(recorder: _Recorder) -> Iterator[_Recorder]:
-    handles = []
-    try:
-        for name, module in recorder.modules:
-            handles.append(module.register_forward_hook(recorder._hook(name)))
-        yield recorder
-    finally:
-        for h in handles:
-            h.remove()
-
-
-def _input_shape(model: nn.Module, input_shape: Sequence[int] | None) -> tuple[int, int, int]:
-    given = tuple(input_shape) if input_shape is not None else expected_input_shape(model)
-    if given is None or len(given) != 3 or any(s is None for s in given):
-        raise ValueError(f"input_shape (C, H, W) needed, e.g. (1, 28, 28); the model only tells {given}")
-    c, h, w = (int(s) for s in given)  # type: ignore[arg-type]
-    return c, h, w
-
-
 def output_shapes(
     model: nn.Module, names: Sequence[str], input_shape: Sequence[int]
 ) -> dict[str, tuple[int, ...]]:
@@ -288,11 +215,21 @@ def output_shapes(
 
     Unknown layer names raise a LayerNotFoundError that lists the valid ones.
     """
-    recorder = _Recorder(model, names, stop_early=True)
-    x = torch.zeros((1, *input_shape), device=model_device(model), dtype=model_dtype(model))
-    with preserved_state(model), torch.no_grad(), _hooked(recorder):
-        acts = recorder.forward(x)
+    return _shapes(open_model(model), names, tuple(input_shape))
+
+
+def _shapes(access: ModelAccess, names: Sequence[str], shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+    layers = [n for n in names if n != OUTPUT]
+    with torch.no_grad():
+        acts = access.outputs(access.zeros(shape), layers, output=OUTPUT in names)
     return {k: tuple(v.shape[1:]) for k, v in acts.items()}
+
+
+def _acts(access: ModelAccess, objective: Objective, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """What the objective reads for images ``x``: its layers' outputs (graph kept), and the model
+    output when it needs it (otherwise the pass stops after the last of its layers)."""
+    layers = [n for n in sorted(objective.layers) if n != OUTPUT]
+    return access.outputs(x.to(access.dtype), layers, detach=False, output=objective.needs_output)
 
 
 def run(
@@ -321,12 +258,13 @@ def run(
         live = (settings or Settings()).replace(**overrides)
     else:
         live = settings
-    shape = _input_shape(model, input_shape)
-    shapes = output_shapes(model, sorted(objective.layers), shape)
-    objective.check(shapes)
+    access = open_model(model)
+    c, h, w = access.input_shape(input_shape, spatial=True)
+    shape = (c, h, w)
+    objective.check(_shapes(access, sorted(objective.layers), shape))
     batch = objective.batch if objective.batch is not None else live.batch
     start = _start_images(live, shape, batch, data)
-    return _loop(model, objective, shape, live, start, cancel)
+    return _loop(access, objective, shape, live, start, cancel)
 
 
 def _start_images(live: Settings, shape: tuple[int, int, int], batch: int, data: Any) -> torch.Tensor:
@@ -337,7 +275,7 @@ def _start_images(live: Settings, shape: tuple[int, int, int], batch: int, data:
                                       value_range=live.value_range, **kw)
 
 
-def _precursor(recorder: _Recorder, objective: Objective, start: torch.Tensor, live: Settings,
+def _precursor(access: ModelAccess, objective: Objective, start: torch.Tensor, live: Settings,
                shape: tuple[int, int, int]) -> torch.Tensor:
     """Start each image from the best of ``live.precursor`` candidates (and its own start)."""
     cands = init_images.candidate_starts(shape, live.precursor, seed=live.seed + 7919,
@@ -347,7 +285,7 @@ def _precursor(recorder: _Recorder, objective: Objective, start: torch.Tensor, l
     with torch.no_grad():
         for k in range(-1, len(cands)):
             x = start if k < 0 else cands[k:k + 1].expand_as(start)
-            value = objective(recorder.forward(x))
+            value = objective(_acts(access, objective, x))
             if best_value is None:
                 best_value = value
                 continue
@@ -370,87 +308,82 @@ def _transform(live: Settings, generator: torch.Generator, size: tuple[int, int]
     return compose(*parts) if parts else None
 
 
-def _ascent_step(p: torch.Tensor, lr: float) -> None:
+def _ascent_step(p: torch.Tensor, g: torch.Tensor, lr: float) -> None:
     """Seed 003's update: move by lr times the gradient divided by its RMS (per image)."""
-    g = p.grad
-    if g is None:
-        return
     rms = g.pow(2).reshape(g.shape[0], -1).mean(dim=1).sqrt()
     shape = (-1,) + (1,) * (g.ndim - 1)
     p.sub_(g * (lr / rms.clamp_min(1e-20)).reshape(shape))
 
 
-def _loop(model: nn.Module, objective: Objective, shape: tuple[int, int, int], live: Settings,
+def _loop(access: ModelAccess, objective: Objective, shape: tuple[int, int, int], live: Settings,
           start: torch.Tensor, cancel: Callable[[], bool] | None) -> Iterator[Step]:
+    """The run itself. Images are optimised in float32 on the model's device (a half-precision
+    model gets a cast copy); gradients are taken for the images only, with autograd.grad."""
     t0 = time.perf_counter()
     steps, reports = live.steps, set(report_steps(live.steps, live.report, live.n_reports))
-    device, dtype = model_device(model), model_dtype(model)
-    recorder = _Recorder(model, sorted(objective.layers), stop_early=True)
-    with preserved_state(model), _hooked(recorder):
-        for weight in model.parameters():
-            weight.requires_grad_(False)
-        x0 = start.to(device=device, dtype=dtype)
-        if live.precursor:
-            x0 = _precursor(recorder, objective, x0, live, shape)
-        params, image_fn = parameterisations.parameterise(
-            live.param, x0, decorrelate=live.decorrelate, decay=live.fft_decay, value_range=live.value_range)
-        pixel = live.param == "pixel"
-        adam = torch.optim.Adam(params, lr=live.lr) if live.optimizer == "adam" else None
-        generator = torch.Generator().manual_seed(live.seed + 1)
-        history: list[float] = []
-        ever_positive = torch.zeros(x0.shape[0], dtype=torch.bool)
-        zero_run = 0
-        last: Step | None = None
-        for i in range(steps + 1):
-            lo, hi = live.value_range
-            image = image_fn()
-            transform = _transform(live, generator, shape[1:], objective.needs_output, lo)
-            seen = transform(image) if transform is not None else image
-            value = objective(recorder.forward(seen))
-            loss = -value
-            if live.l2:
-                loss = loss + live.l2 * reg.l2_penalty(image, lo)
-            if live.tv:
-                loss = loss + live.tv * reg.total_variation(image)
-            loss_cpu, value_cpu = loss.detach().float().cpu(), value.detach().float().cpu()
-            elapsed = time.perf_counter() - t0
-            if not bool(torch.isfinite(loss_cpu).all()):
-                yield _final(last, image, loss_cpu, value_cpu, ever_positive, i, "nonfinite", elapsed)
-                return
-            ever_positive |= value_cpu > 0
-            total = float(loss_cpu.sum())
-            history.append(total)
-            rel = _rel_change(history)
-            zero_run = zero_run + 1 if bool((value_cpu == 0).all()) else 0
-            reason = None
-            if i == steps:
-                reason = "steps"
-            elif cancel is not None and cancel():
-                reason = "cancelled"
-            elif live.stop_on_convergence and rel is not None and rel < live.convergence:
-                reason = "converged"
-            elif zero_run >= UNRESPONSIVE_PATIENCE:
-                reason = "unresponsive"
-            responded = ever_positive & (value_cpu > 0)
-            if reason is not None or i in reports:
-                yield Step(i, image.detach().float().cpu().clone(), loss_cpu, value_cpu, reason is not None,
-                           reason, rel, elapsed, responded)
-            if reason is not None:
-                return
-            last = Step(i, image.detach().clone(), loss_cpu, value_cpu, False, None, rel, elapsed, responded)
-            for p in params:
-                p.grad = None
-            loss.sum().backward()
-            with torch.no_grad():
-                if adam is not None:
-                    for group in adam.param_groups:
-                        group["lr"] = live.lr
-                    adam.step()
-                else:
-                    for p in params:
-                        _ascent_step(p, live.lr)
-                if pixel:
-                    _image_ops(params[0], live, i + 1)
+    x0 = start.to(device=access.device, dtype=torch.float32)
+    if live.precursor:
+        x0 = _precursor(access, objective, x0, live, shape)
+    params, image_fn = parameterisations.parameterise(
+        live.param, x0, decorrelate=live.decorrelate, decay=live.fft_decay, value_range=live.value_range)
+    pixel = live.param == "pixel"
+    adam = torch.optim.Adam(params, lr=live.lr) if live.optimizer == "adam" else None
+    generator = torch.Generator().manual_seed(live.seed + 1)
+    history: list[float] = []
+    ever_positive = torch.zeros(x0.shape[0], dtype=torch.bool)
+    zero_run = 0
+    last: Step | None = None
+    for i in range(steps + 1):
+        lo, hi = live.value_range
+        image = image_fn()
+        transform = _transform(live, generator, shape[1:], objective.needs_output, lo)
+        seen = transform(image) if transform is not None else image
+        value = objective(_acts(access, objective, seen))
+        loss = -value
+        if live.l2:
+            loss = loss + live.l2 * reg.l2_penalty(image, lo)
+        if live.tv:
+            loss = loss + live.tv * reg.total_variation(image)
+        finite = torch.isfinite(loss).all() & torch.isfinite(image).all()
+        loss_cpu, value_cpu = loss.detach().float().cpu(), value.detach().float().cpu()
+        elapsed = time.perf_counter() - t0
+        if not bool(finite):
+            yield _final(last, image, loss_cpu, value_cpu, ever_positive, i, "nonfinite", elapsed)
+            return
+        ever_positive |= value_cpu > 0
+        total = float(loss_cpu.sum())
+        history.append(total)
+        rel = _rel_change(history)
+        zero_run = zero_run + 1 if bool((value_cpu == 0).all()) else 0
+        reason = None
+        if i == steps:
+            reason = "steps"
+        elif cancel is not None and cancel():
+            reason = "cancelled"
+        elif live.stop_on_convergence and rel is not None and rel < live.convergence:
+            reason = "converged"
+        elif zero_run >= UNRESPONSIVE_PATIENCE:
+            reason = "unresponsive"
+        responded = ever_positive & (value_cpu > 0)
+        if reason is not None or i in reports:
+            yield Step(i, image.detach().float().cpu().clone(), loss_cpu, value_cpu, reason is not None,
+                       reason, rel, elapsed, responded)
+        if reason is not None:
+            return
+        last = Step(i, image.detach().clone(), loss_cpu, value_cpu, False, None, rel, elapsed, responded)
+        grads = torch.autograd.grad(loss.sum(), params)
+        with torch.no_grad():
+            if adam is not None:
+                for p, g in zip(params, grads, strict=True):
+                    p.grad = g
+                for group in adam.param_groups:
+                    group["lr"] = live.lr
+                adam.step()
+            else:
+                for p, g in zip(params, grads, strict=True):
+                    _ascent_step(p, g, live.lr)
+            if pixel:
+                _image_ops(params[0], live, i + 1)
 
 
 def _image_ops(x: torch.Tensor, live: Settings, done: int) -> None:
