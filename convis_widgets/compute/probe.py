@@ -139,13 +139,16 @@ class ReceptiveField:
     """Receptive field of one unit of a layer, in input pixels (rows, cols).
 
     ``size``: extent of the field; ``stride``: jump between neighbouring units; ``offset``:
-    input coordinate of the centre of unit (0, 0) (may be negative or fractional).
+    input coordinate of the centre of unit (0, 0) (may be negative or fractional); ``reach``:
+    the last input row and column any unit of the layer sees (a pooling or strided conv in
+    floor mode leaves the last rows or columns of its input unused).
     """
 
     size: tuple[int, int]
     stride: tuple[float, float]
     offset: tuple[float, float]
     input_size: tuple[int, int] | None = None
+    reach: tuple[float, float] | None = None
 
     def region(self, i: int, j: int) -> tuple[slice, slice]:
         """Input rows and cols seen by unit (i, j), clipped to the input."""
@@ -157,6 +160,8 @@ class ReceptiveField:
             hi = math.floor(centre + half + 1e-9) + 1
             if self.input_size is not None:
                 hi = min(hi, self.input_size[axis])
+            if self.reach is not None:
+                hi = min(hi, math.floor(self.reach[axis] + 1e-9) + 1)
             out.append(slice(lo, max(hi, lo)))
         return out[0], out[1]
 
@@ -169,12 +174,21 @@ def _pair(v: Any) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class _Geom:
-    """Receptive-field state of one tensor, per axis, in exact fractions."""
+    """Receptive-field state of one tensor, per axis, in exact fractions: field size ``r``, jump
+    ``j``, centre of cell 0 ``start``, and ``reach``, the last input pixel its real cells see."""
 
     r: tuple[Fraction, Fraction]
     j: tuple[Fraction, Fraction]
     start: tuple[Fraction, Fraction]
     shape: tuple[int, int]
+    reach: tuple[Fraction, Fraction]
+
+
+def _reached(prev: _Geom, r: Sequence[Fraction], j: Sequence[Fraction], start: Sequence[Fraction],
+             shape: tuple[int, int]) -> _Geom:
+    """The new geometry; its reach is where its last cell's field ends, within what came before."""
+    reach = tuple(min(prev.reach[a], start[a] + (shape[a] - 1) * j[a] + (r[a] - 1) / 2) for a in (0, 1))
+    return _Geom((r[0], r[1]), (j[0], j[1]), (start[0], start[1]), shape, (reach[0], reach[1]))
 
 
 def _conv_like(m: nn.Module) -> tuple[tuple[int, int], ...] | None:
@@ -237,7 +251,7 @@ def _apply_conv(g: _Geom, geo: Sequence[tuple[Any, Any]], shape: tuple[int, int]
     r = tuple(g.r[a] + (k[a] - 1) * d[a] * g.j[a] for a in (0, 1))
     j = tuple(g.j[a] * s[a] for a in (0, 1))
     st = tuple(g.start[a] + (Fraction((k[a] - 1) * d[a], 2) - p[a]) * g.j[a] for a in (0, 1))
-    return _Geom((r[0], r[1]), (j[0], j[1]), (st[0], st[1]), shape)
+    return _reached(g, r, j, st, shape)
 
 
 def _apply_transposed(g: _Geom, geo: Sequence[tuple[Any, Any]], shape: tuple[int, int]) -> _Geom:
@@ -245,7 +259,7 @@ def _apply_transposed(g: _Geom, geo: Sequence[tuple[Any, Any]], shape: tuple[int
     r = tuple(g.r[a] + (k[a] - 1) * d[a] / s[a] * g.j[a] for a in (0, 1))
     j = tuple(g.j[a] / s[a] for a in (0, 1))
     st = tuple(g.start[a] + (2 * p[a] - (k[a] - 1) * d[a]) / (2 * s[a]) * g.j[a] for a in (0, 1))
-    return _Geom((r[0], r[1]), (j[0], j[1]), (st[0], st[1]), shape)
+    return _reached(g, r, j, st, shape)
 
 
 def _spatial(t: torch.Tensor | None) -> tuple[int, int] | None:
@@ -276,7 +290,7 @@ def receptive_field(
     if in_hw is None:
         raise ValueError(f"receptive fields need a (C, H, W) input shape; got {tuple(x.shape[1:])}")
     zero, one = Fraction(0), Fraction(1)
-    g0 = _Geom((one, one), (one, one), (zero, zero), in_hw)
+    g0 = _Geom((one, one), (one, one), (zero, zero), in_hw, (Fraction(in_hw[0] - 1), Fraction(in_hw[1] - 1)))
     known: dict[int, tuple[torch.Tensor, _Geom | str]] = {id(x): (x, g0)}
     geoms = [g0]
     result: dict[str, tuple[torch.Tensor, _Geom | str]] = {}
@@ -341,4 +355,5 @@ def receptive_field(
         stride=(_number(g.j[0]), _number(g.j[1])),
         offset=(_number(g.start[0]), _number(g.start[1])),
         input_size=in_hw,
+        reach=(_number(g.reach[0]), _number(g.reach[1])),
     )

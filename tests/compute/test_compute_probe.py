@@ -290,8 +290,9 @@ def test_conv_output_size_error():
 
 def test_receptive_field_plain_stack_by_hand(plain):
     # conv3: r=3 j=1 start=1; pool2: r=4 j=2 start=1.5; conv3 pad1: r=4+2*2=8 j=2 start=1.5
+    # conv3 on 14 px: the last of its 12 units is centred on pixel 12 and reaches pixel 13
     assert receptive_field(plain, "0", (1, 14, 14)) == ReceptiveField((3, 3), (1, 1), (1, 1),
-                                                                      (14, 14))
+                                                                      (14, 14), (13, 13))
     rf2 = receptive_field(plain, "2", (1, 14, 14))
     assert (rf2.size, rf2.stride, rf2.offset) == ((4, 4), (2, 2), (1.5, 1.5))
     rf = receptive_field(plain, "4", (1, 14, 14))  # ReLU passes the conv's field on
@@ -436,3 +437,35 @@ def test_follows_model_device(resnet, no_hooks):
     assert channel_statistics(net, "block", torch.rand(5, 1, 8, 8)).count == 5
     assert receptive_field(net, "block", (1, 8, 8)).size == (9, 9)
     no_hooks(net)
+
+
+def _gradient_support(model: nn.Module, shape: tuple[int, int, int], i: int, j: int) -> tuple[int, ...]:
+    """Rows and cols of the input that unit (i, j) of channel 0 depends on, from its gradient."""
+    x = (torch.rand(1, *shape, generator=torch.Generator().manual_seed(0)) + 0.5).requires_grad_(True)
+    (g,) = torch.autograd.grad(model(x)[0, 0, i, j], x)
+    nz = g[0].abs().sum(0).nonzero()
+    return (int(nz[:, 0].min()), int(nz[:, 0].max()) + 1, int(nz[:, 1].min()), int(nz[:, 1].max()) + 1)
+
+
+@pytest.mark.parametrize(
+    ("model", "shape"),
+    [
+        # floor-mode average pooling drops the last row and column; the padded conv after it
+        # must not reach into them
+        (nn.Sequential(nn.Conv2d(1, 1, 3), nn.AvgPool2d(2), nn.Conv2d(1, 1, 3, padding=1)), (1, 11, 9)),
+        (nn.Sequential(nn.AvgPool2d(2, 2), nn.Conv2d(1, 1, 1, stride=2), nn.AvgPool2d(2, 1, padding=1)),
+         (1, 11, 10)),
+        (nn.Sequential(nn.AvgPool2d(3, 2, padding=1), nn.Conv2d(1, 1, 3, 2)), (1, 12, 13)),
+        (nn.Sequential(nn.Conv2d(1, 1, 5, 2, 2), nn.AvgPool2d(2), nn.Conv2d(1, 1, 3, 1, 1)), (1, 14, 15)),
+    ],
+)
+def test_receptive_field_region_is_the_gradient_support_of_every_unit(model, shape):
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(1.0)
+    rf = receptive_field(model, str(len(model) - 1), shape)
+    out = model(torch.zeros(1, *shape))
+    for i in range(out.shape[2]):
+        for j in range(out.shape[3]):
+            rows, cols = rf.region(i, j)
+            assert (rows.start, rows.stop, cols.start, cols.stop) == _gradient_support(model, shape, i, j), (i, j)
