@@ -27,11 +27,13 @@ lists it at).
 from __future__ import annotations
 
 import math
+import numbers
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -426,8 +428,9 @@ def input_shape(model: nn.Module, given: Sequence[int] | None, *, spatial: bool 
                 f"input_shape must be positive ints (per example, without the batch, e.g. {example}); "
                 f"got {given!r}"
             )
-    if spatial and len(shape) != 3:
-        raise ValueError(f"input_shape must be (C, H, W), e.g. {example}; got {shape}")
+    if (spatial or channels is not None) and len(shape) != 3:
+        why = "" if spatial else " for a model whose first layer is a Conv2d"
+        raise ValueError(f"input_shape must be (C, H, W){why}, e.g. {example}; got {shape}")
     if channels is not None and len(shape) == 3 and shape[0] != channels:
         raise ValueError(
             f"input_shape {shape} has {shape[0]} channels but the model's first conv layer takes "
@@ -451,5 +454,6 @@ def output_bytes(access: ModelAccess, x1: torch.Tensor) -> int:
 
 
 def is_finite_number(value: object) -> bool:
-    """True for an int or float that is neither NaN nor infinite (bools excluded)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """True for a real number (numpy's too) that is neither NaN nor infinite; bools excluded."""
+    return (isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+            and math.isfinite(float(value)))

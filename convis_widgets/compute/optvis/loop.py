@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..access import ModelAccess, open_model
+from ..access import ModelAccess, is_finite_number, open_model
 from . import init as init_images
 from . import param as parameterisations
 from . import regularizers as reg
@@ -86,38 +86,58 @@ class Settings(_SettingsFields):
         if unknown:
             raise TypeError(f"unknown setting(s) {unknown}; valid settings: {', '.join(FIELDS)}")
         super().__init__(**kw)
-        self.value_range = (float(self.value_range[0]), float(self.value_range[1]))
-        self.init_grids = tuple(int(g) for g in self.init_grids)
-        self.init_amplitudes = tuple(float(a) for a in self.init_amplitudes)
+        for name in ("value_range", "init_grids", "init_amplitudes"):
+            value = getattr(self, name)
+            if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+                raise ValueError(f"{name} must be a sequence of numbers, got {value!r}")
+            setattr(self, name, tuple(value))
         self.validate()
 
     def validate(self) -> None:
-        """Raise a ValueError that names any setting with an impossible value."""
+        """Raise a ValueError that names every setting with an impossible value, what it got and
+        what is allowed."""
         problems = []
-        if not (isinstance(self.steps, int) and self.steps >= 1):
-            problems.append(f"steps must be an int >= 1, got {self.steps!r}")
-        if self.optimizer not in OPTIMIZERS:
-            problems.append(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        if self.param not in parameterisations.KINDS:
-            problems.append(f"param must be one of {parameterisations.KINDS}, got {self.param!r}")
-        if not (self.report == "log" or (isinstance(self.report, int) and self.report >= 1)):
-            problems.append(f'report must be "log" or an int k >= 1 (every k steps), got {self.report!r}')
-        lo, hi = self.value_range
-        if not lo < hi:
-            problems.append(f"value_range must be (low, high) with low < high, got {self.value_range}")
-        for name in ("lr", "l2", "tv", "convergence", "scale", "rotate"):
-            if getattr(self, name) < 0:
-                problems.append(f"{name} must be >= 0, got {getattr(self, name)!r}")
-        for name in ("blur_every", "bilateral_every", "jitter", "pad", "precursor", "n_reports"):
+
+        def need(ok: bool, name: str, allowed: str) -> None:
+            if not ok:
+                problems.append(f"{name} must be {allowed}, got {getattr(self, name)!r}")
+
+        for name, low in _INTS.items():
             v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or v < 0:
-                problems.append(f"{name} must be an int >= 0, got {v!r}")
-        if self.scale >= 1:
-            problems.append(f"scale is the +- share of zoom and must be < 1, got {self.scale}")
-        if self.batch < 1:
-            problems.append(f"batch must be >= 1, got {self.batch}")
-        if isinstance(self.init, str) and self.init not in init_images.KINDS:
-            problems.append(f"init must be one of {init_images.KINDS} or an image, got {self.init!r}")
+            need(_is_int(v) and v >= low, name, f"an int >= {low}")
+        for name in _NUMBERS:
+            v = getattr(self, name)
+            need(is_finite_number(v) and v >= 0, name, "a finite number >= 0")
+        for name in ("clip", "decorrelate", "stop_on_convergence"):
+            need(isinstance(getattr(self, name), (bool, np.bool_)), name, "True or False")
+        need(self.optimizer in OPTIMIZERS, "optimizer", f"one of {OPTIMIZERS}")
+        need(self.param in parameterisations.KINDS, "param", f"one of {parameterisations.KINDS}")
+        need(self.report == "log" or (_is_int(self.report) and self.report >= 1), "report",
+             '"log" or an int k >= 1 (every k steps)')
+        rng = self.value_range
+        need(len(rng) == 2 and all(map(is_finite_number, rng)) and rng[0] < rng[1], "value_range",
+             "(low, high) finite numbers with low < high")
+        need(is_finite_number(self.scale) and 0 <= self.scale < 1, "scale", "the +- share of zoom, 0 <= scale < 1")
+        need(is_finite_number(self.blur_sigma) and self.blur_sigma > 0, "blur_sigma", "a finite number > 0")
+        for name in ("bilateral_sigma_space", "bilateral_sigma_range"):
+            v = getattr(self, name)
+            need(is_finite_number(v) and v > 0, name, "a finite number > 0")
+        need(all(_is_int(g) and g >= 1 for g in self.init_grids), "init_grids", "ints >= 1")
+        need(all(map(is_finite_number, self.init_amplitudes)), "init_amplitudes", "finite numbers")
+        need(len(self.init_grids) == len(self.init_amplitudes), "init_amplitudes",
+             f"one amplitude per grid ({len(self.init_grids)} grids)")
+        if isinstance(self.init, str):
+            need(self.init in init_images.KINDS, "init", f"one of {init_images.KINDS} or an image")
+        elif isinstance(self.init, (torch.Tensor, np.ndarray)):
+            image = torch.as_tensor(self.init)
+            if not image.is_floating_point():
+                problems.append(f"init image must hold floats in value_range {self.value_range}, got dtype "
+                                f"{image.dtype}: convert it first, e.g. x.float() / 255")
+            elif not bool(torch.isfinite(image).all()):
+                problems.append("init image contains NaN or Inf values")
+        else:
+            problems.append(f"init must be one of {init_images.KINDS} or an image tensor/array, got "
+                            f"{type(self.init).__name__}")
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -174,6 +194,13 @@ class Settings(_SettingsFields):
 
 
 FIELDS = tuple(f.name for f in fields(_SettingsFields))
+_INTS = {"steps": 1, "batch": 1, "n_reports": 1, "seed": 0, "blur_every": 0, "bilateral_every": 0,
+         "jitter": 0, "pad": 0, "precursor": 0}
+_NUMBERS = ("lr", "l2", "tv", "convergence", "rotate", "fft_decay", "init_smooth")
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
 
 
 @dataclass
