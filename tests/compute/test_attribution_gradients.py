@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 from attribution_models import FunctionalNet, ModuleNet, PaddedNet, flaky_net, seed_cnn
 from captum.attr import Deconvolution, GuidedBackprop, LayerAttribution, LayerGradCam, Saliency
+from torch import nn
 
 from convis_widgets.compute import model_checksum
 from convis_widgets.compute.attribution import (
@@ -179,3 +180,60 @@ def test_no_hook_mode_or_change_left_also_when_forward_raises(name, no_hooks):
     no_hooks(model)
     assert torch._C._len_torch_function_stack() == 0
     torch.ones(3).relu()  # no mode left: a plain call works and records nothing
+
+
+class OneConv(nn.Module):
+    """Captum's BasicModel_ConvNet_One_Conv: conv 1->2 (all-ones 3x3, biases -50 and -75), ReLU, fc 8->4."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 2, 3, 1)
+        self.relu1 = nn.ReLU()
+        self.fc1 = nn.Linear(8, 4)
+        self.relu2 = nn.ReLU()
+        with torch.no_grad():
+            self.conv1.weight.fill_(1.0)
+            self.conv1.bias.copy_(torch.tensor([-50.0, -75.0]))
+            self.fc1.weight.copy_(torch.cat([torch.ones(4, 5), -torch.ones(4, 3)], dim=1))
+            self.fc1.bias.zero_()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu2(self.fc1(self.relu1(self.conv1(x)).view(-1, 8)))
+
+
+class FrontPool(nn.Module):
+    """A parameter-free layer in front of the first parameter."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pool = nn.AvgPool2d(1)
+        self.net = OneConv()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(self.pool(x))
+
+
+CAPTUM_ONE_CONV = torch.tensor([[[[11.25, 13.5], [20.25, 22.5]]]])  # captum test_simple_input_conv(_no_grad)
+
+
+@pytest.mark.parametrize("frozen", ["nothing", "the model", "the layer"])
+def test_grad_cam_on_frozen_weights_matches_captum(frozen):
+    model = OneConv()
+    if frozen == "the model":
+        model.requires_grad_(False)
+    elif frozen == "the layer":
+        model.conv1.requires_grad_(False)
+    flags = [p.requires_grad for p in model.parameters()]
+    x = torch.arange(16.0).view(1, 1, 4, 4)
+    cam = grad_cam(model, x, 0, layer="conv1", upsample=False)
+    torch.testing.assert_close(cam, CAPTUM_ONE_CONV)
+    assert [p.requires_grad for p in model.parameters()] == flags
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_grad_cam_on_a_layer_in_front_of_the_first_parameter():
+    model = FrontPool().requires_grad_(False)
+    x = torch.arange(16.0).view(1, 1, 4, 4)
+    cam = grad_cam(model, x, 0, layer="pool", upsample=False)
+    assert cam.shape == (1, 1, 4, 4) and float(cam.sum()) > 0
+    torch.testing.assert_close(grad_cam(model, x, 0, layer="net.conv1", upsample=False), CAPTUM_ONE_CONV)

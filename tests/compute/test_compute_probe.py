@@ -468,4 +468,5 @@ def test_receptive_field_region_is_the_gradient_support_of_every_unit(model, sha
     for i in range(out.shape[2]):
         for j in range(out.shape[3]):
             rows, cols = rf.region(i, j)
-            assert (rows.start, rows.stop, cols.start, cols.stop) == _gradient_support(model, shape, i, j), (i, j)
+            got = (rows.start, rows.stop, cols.start, cols.stop)
+            assert got == _gradient_support(model, shape, i, j), (i, j)
