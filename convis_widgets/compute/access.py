@@ -339,24 +339,38 @@ class ModelAccess:
         with recording(self.view, modules, detach=detach, stop_early=stop_early) as cap:
             yield cap
 
+    @contextmanager
+    def reader(
+        self, layers: Sequence[str], *, detach: bool = True, output: bool = False
+    ) -> Iterator[Callable[[torch.Tensor], dict[str, torch.Tensor]]]:
+        """A function ``x -> {layer: output}`` for the block: one forward per call (``x`` cast to the
+        model's dtype), stopping after the last wanted layer unless ``output`` also asks for the
+        model's output (key "").
+        The hooks sit on the private view only, once for the whole block (a loop's many steps)."""
+        wanted = list(dict.fromkeys(layers))
+
+        def read(x: torch.Tensor) -> dict[str, torch.Tensor]:
+            out = self.forward(x.to(self.dtype))
+            missing = [n for n in wanted if n not in cap]
+            if missing:
+                raise ValueError(f"layer(s) {missing} did not run in the model's forward pass")
+            acts = dict(cap)
+            if output:
+                t = first_tensor(out)
+                if t is None:
+                    raise ValueError("the model's output holds no tensor")
+                acts[""] = t
+            return acts
+
+        with self.record(wanted, detach=detach, stop_early=not output) as cap:
+            yield read
+
     def outputs(
         self, x: torch.Tensor, layers: Sequence[str], *, detach: bool = True, output: bool = False
     ) -> dict[str, torch.Tensor]:
-        """One forward: the named layers' outputs, stopping after the last of them unless
-        ``output`` also asks for the model's output (under the key "")."""
-        wanted = list(dict.fromkeys(layers))
-        with self.record(wanted, detach=detach, stop_early=not output) as cap:
-            out = self.forward(x)
-        missing = [n for n in wanted if n not in cap]
-        if missing:
-            raise ValueError(f"layer(s) {missing} did not run in the model's forward pass")
-        acts = dict(cap)
-        if output:
-            t = first_tensor(out)
-            if t is None:
-                raise ValueError("the model's output holds no tensor")
-            acts[""] = t
-        return acts
+        """One forward: the named layers' outputs (see :meth:`reader`)."""
+        with self.reader(layers, detach=detach, output=output) as read:
+            return read(x)
 
     def input_shape(self, given: Sequence[int] | None, *, spatial: bool = False) -> tuple[int, ...]:
         """The per-example input shape to use: ``given``, else the model's own, checked."""

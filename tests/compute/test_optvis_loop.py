@@ -231,3 +231,24 @@ def test_settings_copy_and_json_round_trip():
     assert "lr=0.1" in repr(s)
     net = Settings.imagenet()
     assert (net.param, net.optimizer, net.pad, net.jitter, net.rotate) == ("fft", "adam", 12, 8, 10.0)
+
+
+class SanitisesItsInput(nn.Module):
+    """Replaces NaN pixels by 0 before its conv (some users' models do), and has a path whose
+    gradient at a zero pixel is 0 * inf: its first step turns the image NaN while the loss stays 0."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.nan_to_num(x)
+        return self.conv(x + 0.0 * x[:, :, :1, :1].sqrt())
+
+
+def test_a_nan_image_is_never_returned_even_when_the_loss_stays_finite():
+    records = list(run(SanitisesItsInput(), obj.channel("conv", 0), SHAPE, steps=20, init="zeros",
+                       precursor=0, report=1, blur_every=0))
+    last = records[-1]
+    assert last.done and last.reason == "nonfinite" and last.step == 0
+    assert all(bool(torch.isfinite(r.images).all()) for r in records)

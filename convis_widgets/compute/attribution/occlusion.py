@@ -108,11 +108,14 @@ def make_baseline(
         raise ValueError(f"baseline must be a number, 'mean', 'blur' or a tensor; got {baseline!r}")
     if isinstance(baseline, (int, float)):
         if not math.isfinite(baseline):
-            raise ValueError(f"baseline must be a finite number, 'mean', 'blur' or a tensor; got {baseline!r}")
+            raise ValueError(
+                f"baseline must be a finite number, 'mean', 'blur' or a tensor; got {baseline!r}"
+            )
         return torch.full_like(images, float(baseline))
     if isinstance(baseline, (torch.Tensor, np.ndarray)):
         b = torch.as_tensor(baseline)
-        if not (b.is_floating_point() or b.dtype in (torch.int32, torch.int64)) or not bool(torch.isfinite(b).all()):
+        numeric = b.is_floating_point() or b.dtype in (torch.int32, torch.int64)
+        if not numeric or not bool(torch.isfinite(b).all()):
             raise ValueError(
                 f"a baseline tensor must hold finite numbers; got dtype {b.dtype}"
                 + (" with NaN or Inf values" if b.is_floating_point() else "")

@@ -12,6 +12,7 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -117,7 +118,8 @@ class Settings(_SettingsFields):
         rng = self.value_range
         need(len(rng) == 2 and all(map(is_finite_number, rng)) and rng[0] < rng[1], "value_range",
              "(low, high) finite numbers with low < high")
-        need(is_finite_number(self.scale) and 0 <= self.scale < 1, "scale", "the +- share of zoom, 0 <= scale < 1")
+        need(is_finite_number(self.scale) and 0 <= self.scale < 1, "scale",
+             "the +- share of zoom, 0 <= scale < 1")
         need(is_finite_number(self.blur_sigma) and self.blur_sigma > 0, "blur_sigma", "a finite number > 0")
         for name in ("bilateral_sigma_space", "bilateral_sigma_range"):
             v = getattr(self, name)
@@ -252,11 +254,14 @@ def _shapes(access: ModelAccess, names: Sequence[str], shape: tuple[int, ...]) -
     return {k: tuple(v.shape[1:]) for k, v in acts.items()}
 
 
-def _acts(access: ModelAccess, objective: Objective, x: torch.Tensor) -> dict[str, torch.Tensor]:
-    """What the objective reads for images ``x``: its layers' outputs (graph kept), and the model
-    output when it needs it (otherwise the pass stops after the last of its layers)."""
+Reader = Callable[[torch.Tensor], dict[str, torch.Tensor]]
+
+
+def _reader(access: ModelAccess, objective: Objective) -> AbstractContextManager[Reader]:
+    """What the objective reads for images: its layers' outputs (graph kept), and the model output
+    when it needs it (otherwise each pass stops after the last of its layers)."""
     layers = [n for n in sorted(objective.layers) if n != OUTPUT]
-    return access.outputs(x.to(access.dtype), layers, detach=False, output=objective.needs_output)
+    return access.reader(layers, detach=False, output=objective.needs_output)
 
 
 def run(
@@ -302,7 +307,7 @@ def _start_images(live: Settings, shape: tuple[int, int, int], batch: int, data:
                                       value_range=live.value_range, **kw)
 
 
-def _precursor(access: ModelAccess, objective: Objective, start: torch.Tensor, live: Settings,
+def _precursor(read: Reader, objective: Objective, start: torch.Tensor, live: Settings,
                shape: tuple[int, int, int]) -> torch.Tensor:
     """Start each image from the best of ``live.precursor`` candidates (and its own start)."""
     cands = init_images.candidate_starts(shape, live.precursor, seed=live.seed + 7919,
@@ -312,7 +317,7 @@ def _precursor(access: ModelAccess, objective: Objective, start: torch.Tensor, l
     with torch.no_grad():
         for k in range(-1, len(cands)):
             x = start if k < 0 else cands[k:k + 1].expand_as(start)
-            value = objective(_acts(access, objective, x))
+            value = objective(read(x))
             if best_value is None:
                 best_value = value
                 continue
@@ -347,10 +352,17 @@ def _loop(access: ModelAccess, objective: Objective, shape: tuple[int, int, int]
     """The run itself. Images are optimised in float32 on the model's device (a half-precision
     model gets a cast copy); gradients are taken for the images only, with autograd.grad."""
     t0 = time.perf_counter()
+    with _reader(access, objective) as read:
+        yield from _steps(access, read, objective, shape, live, start, cancel, t0)
+
+
+def _steps(access: ModelAccess, read: Reader, objective: Objective, shape: tuple[int, int, int],
+           live: Settings, start: torch.Tensor, cancel: Callable[[], bool] | None, t0: float
+           ) -> Iterator[Step]:
     steps, reports = live.steps, set(report_steps(live.steps, live.report, live.n_reports))
     x0 = start.to(device=access.device, dtype=torch.float32)
     if live.precursor:
-        x0 = _precursor(access, objective, x0, live, shape)
+        x0 = _precursor(read, objective, x0, live, shape)
     params, image_fn = parameterisations.parameterise(
         live.param, x0, decorrelate=live.decorrelate, decay=live.fft_decay, value_range=live.value_range)
     pixel = live.param == "pixel"
@@ -365,16 +377,19 @@ def _loop(access: ModelAccess, objective: Objective, shape: tuple[int, int, int]
         image = image_fn()
         transform = _transform(live, generator, shape[1:], objective.needs_output, lo)
         seen = transform(image) if transform is not None else image
-        value = objective(_acts(access, objective, seen))
+        value = objective(read(seen))
         loss = -value
         if live.l2:
             loss = loss + live.l2 * reg.l2_penalty(image, lo)
         if live.tv:
             loss = loss + live.tv * reg.total_variation(image)
-        finite = torch.isfinite(loss).all() & torch.isfinite(image).all()
-        loss_cpu, value_cpu = loss.detach().float().cpu(), value.detach().float().cpu()
+        # one copy to the host per step: losses, values, and the image's sum (NaN/Inf anywhere in it)
+        n = len(loss)
+        host = torch.cat([loss.detach().float(), value.detach().float(),
+                          image.detach().sum().float().reshape(1)]).cpu()
+        loss_cpu, value_cpu = host[:n], host[n:2 * n]
         elapsed = time.perf_counter() - t0
-        if not bool(finite):
+        if not bool(torch.isfinite(host).all()):
             yield _final(last, image, loss_cpu, value_cpu, ever_positive, i, "nonfinite", elapsed)
             return
         ever_positive |= value_cpu > 0
