@@ -91,3 +91,17 @@ def test_import_pulls_in_no_widget_or_plot_library(module):
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True).stdout.split()
     assert loaded == []
+
+
+HOOK_CALLS = {"register_forward_hook", "register_forward_pre_hook", "register_full_backward_hook",
+              "register_backward_hook", "register_full_backward_pre_hook"}
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_only_the_access_module_registers_hooks(path):
+    """Every contact with a model goes through compute/access.py: nothing else registers a hook."""
+    if path == PACKAGE / "compute" / "access.py":
+        return
+    calls = [node.lineno for node in ast.walk(ast.parse(path.read_text()))
+             if isinstance(node, ast.Attribute) and node.attr in HOOK_CALLS]
+    assert not calls, f"{path.relative_to(PACKAGE)} registers hooks at lines {calls}: use compute.access"
