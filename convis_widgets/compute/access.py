@@ -168,6 +168,8 @@ class _View:
             if table in d:
                 d[table] = OrderedDict(d[table])
         d["training"] = False
+        if isinstance(c, nn.RNNBase):  # RNNs keep a list of their weights outside _parameters
+            c._init_flat_weights()
         return c
 
 
