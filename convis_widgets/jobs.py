@@ -4,9 +4,12 @@ Widgets never compute inside an observer: a blocking observer keeps the kernel
 from reading the next slider or Stop message (ipywidgets issues 1349, 3468). A
 `JobRunner` starts each piece of work on a worker thread with a cancel flag and
 cancels the previous job when a new one is submitted, so the latest choice wins.
-Threads are started through `contextvars.copy_context().run`: in JupyterLab with
-ipykernel >= 7 a plain thread inherits a subshell's parent header and its
-figure updates can be dropped (see shared DESIGN.md). Tests swap in the inline
+Jobs of one runner never overlap: a new job's thread first waits (off the kernel's
+thread) until the job before it has ended, and a job cancelled while it waits ends at
+once without running, so a burst of submits runs only the last one. Threads are
+started through `contextvars.copy_context().run`: in JupyterLab with ipykernel >= 7
+a plain thread inherits a subshell's parent header and its figure updates can be
+dropped (see shared DESIGN.md). Tests swap in the inline
 executor to run jobs synchronously.
 """
 
@@ -68,8 +71,13 @@ class Job:
         """Block until the job is done; False if `timeout` passed first."""
         return self._done.wait(timeout)
 
-    def _run(self, on_error: Callable[[BaseException], None]) -> None:
+    def _run(self, on_error: Callable[[BaseException], None], after: Job | None = None) -> None:
+        """Run the work (once ``after``, the job before this one, has ended) unless cancelled."""
         try:
+            if after is not None:
+                after.wait()
+            if self.cancelled:
+                return
             self._work(self)
         except Cancelled:
             pass
@@ -82,7 +90,12 @@ class Job:
 
 
 class JobRunner:
-    """Runs at most one live job for a widget; submitting a new job cancels the old one."""
+    """Runs at most one job at a time for a widget; submitting a new job cancels the old one.
+
+    The new job starts only once the old one has ended (its thread waits for it; the
+    caller never blocks), so two jobs of one widget never use its model or its figures
+    at the same time. The inline executor runs each job in ``submit`` itself.
+    """
 
     def __init__(
         self,
@@ -96,26 +109,32 @@ class JobRunner:
         self._lock = threading.Lock()
 
     def submit(self, work: Callable[[Job], None]) -> Job:
-        """Cancel the running job (if any) and start `work(job)`."""
+        """Cancel the current job (if any) and run `work(job)` as soon as that job has ended.
+
+        Returns at once with the thread executor: the new job's thread does the waiting.
+        """
         job = Job(work)
         with self._lock:
-            if self.current is not None:
-                self.current.cancel()
+            previous = self.current
+            if previous is not None:
+                previous.cancel()
             self.current = job
             self._live = [j for j in self._live if not j.done] + [job]
         if self.executor == "inline":
-            job._run(self.on_error)
+            job._run(self.on_error)  # synchronous: the previous inline job has returned already
         else:
+            after = previous if previous is not None and not previous.done else None
             ctx = contextvars.copy_context()
             job.thread = threading.Thread(
-                target=ctx.run, args=(job._run, self.on_error), daemon=True,
+                target=ctx.run, args=(job._run, self.on_error, after), daemon=True,
                 name="convis-widgets-job",
             )
             job.thread.start()
         return job
 
     def cancel(self, wait: float | None = 5.0) -> None:
-        """Cancel every job still running and wait (up to `wait` seconds each) for its thread to end."""
+        """Cancel every job still running or waiting its turn, and wait (up to `wait` seconds
+        each) for its thread to end."""
         with self._lock:
             live, self._live = self._live, []
         for job in live:

@@ -79,3 +79,75 @@ def test_default_executor_is_switchable_and_checked():
         set_default_executor(old)
     with pytest.raises(ValueError, match="'thread' or 'inline'"):
         set_default_executor("process")  # type: ignore[arg-type]
+
+
+def test_a_new_job_starts_only_after_the_cancelled_one_has_ended():
+    errors: list[BaseException] = []
+    runner = JobRunner(errors.append, executor="thread")
+    first_running, release_first, second_started = threading.Event(), threading.Event(), threading.Event()
+    log: list[str] = []
+
+    def first(job: Job) -> None:
+        first_running.set()
+        release_first.wait(10)  # busy in one long step: it cannot see the cancel yet
+        log.append("first ended")
+
+    def second(job: Job) -> None:
+        log.append("second started")
+        second_started.set()
+
+    a = runner.submit(first)
+    assert first_running.wait(5)
+    b = runner.submit(second)  # returns at once: the kernel's thread never waits
+    assert a.cancelled and not a.done and not b.done
+    assert not second_started.wait(0.2), "the second job ran while the first was still running"
+    release_first.set()
+    assert b.wait(5) and second_started.is_set()
+    assert log == ["first ended", "second started"] and not errors
+    runner.cancel()
+    assert not job_threads()
+
+
+def test_jobs_cancelled_while_waiting_their_turn_never_run():
+    runner = JobRunner(lambda e: None, executor="thread")
+    running, release = threading.Event(), threading.Event()
+    ran: list[str] = []
+
+    def blocker(job: Job) -> None:
+        running.set()
+        release.wait(10)
+        ran.append("blocker")
+
+    runner.submit(blocker)
+    assert running.wait(5)
+    middle = [runner.submit(lambda job, k=k: ran.append(f"middle {k}")) for k in range(5)]
+    last = runner.submit(lambda job: ran.append("last"))
+    release.set()
+    assert last.wait(5) and all(j.done and j.cancelled for j in middle)
+    assert ran == ["blocker", "last"]
+    runner.cancel()
+    assert not job_threads()
+
+
+def test_cancel_ends_a_running_job_and_every_job_waiting_behind_it():
+    runner = JobRunner(lambda e: None, executor="thread")
+    started, release = threading.Event(), threading.Event()
+    bodies: list[int] = []
+
+    def busy(job: Job) -> None:
+        started.set()
+        bodies.append(1)
+        release.wait(10)  # one long step: the cancel is seen only after it
+
+    jobs = [runner.submit(busy)]
+    assert started.wait(5)
+    jobs += [runner.submit(busy) for _ in range(3)]
+    stopper = threading.Thread(target=runner.cancel, kwargs={"wait": 10})
+    stopper.start()
+    while not all(j.cancelled for j in jobs):
+        time.sleep(0.001)
+    assert stopper.is_alive(), "cancel() returned while a job was still running"
+    release.set()
+    stopper.join(10)
+    assert not stopper.is_alive() and all(j.done for j in jobs) and not job_threads()
+    assert bodies == [1]  # the queued ones were cancelled before their turn came

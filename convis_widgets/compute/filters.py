@@ -16,6 +16,10 @@ NOISY_BELOW = 0.15
 0.22 with 3x3 and 0.40 with 5x5 first-layer kernels; blobs, ramps and Gabors 0.4-0.95."""
 
 
+NO_SPATIAL = "1x1 kernels have no spatial structure: smoothness does not apply"
+"""The verdict of :func:`filter_report` on a layer of 1x1 kernels (their smoothness is NaN)."""
+
+
 def conv_layers(model: nn.Module) -> list[str]:
     """Names of the modules with a 4-D ``weight`` (Conv2d, ConvTranspose2d)."""
     return [
@@ -40,7 +44,7 @@ def conv_weight(model: nn.Module, layer_name: str) -> torch.Tensor:
     w = weight.detach()
     if getattr(m, "transposed", False):
         w = w.transpose(0, 1)
-    return w.cpu().double()
+    return w.to("cpu", torch.float64, copy=True)  # a copy: never a view of the user's weights
 
 
 def _minmax(a: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
@@ -53,7 +57,9 @@ def filter_images(model: nn.Module, layer_name: str, *, mode: str = "auto") -> n
     """Filters as float32 pictures in [0, 1], each scaled by its own min/max (constant -> 0.5).
 
     "rgb" (or "auto" with 3 input channels): (out, kh, kw, 3), one colour picture per filter;
-    "channels": (out, in, kh, kw), each (filter, input channel) slice scaled on its own.
+    "channels": (out, in, kh, kw), each (filter, input channel) slice scaled on its own, except
+    for 1x1 kernels, whose one-pixel slices are scaled over the filter's input channels together
+    (so the picture of input channel c shows that weight against the filter's others).
     """
     w = conv_weight(model, layer_name).numpy()
     if mode == "auto":
@@ -66,7 +72,8 @@ def filter_images(model: nn.Module, layer_name: str, *, mode: str = "auto") -> n
             )
         return _minmax(w, (1, 2, 3)).transpose(0, 2, 3, 1).astype(np.float32)
     if mode == "channels":
-        return _minmax(w, (2, 3)).astype(np.float32)
+        axes = (2, 3) if w.shape[2] * w.shape[3] > 1 else (1, 2, 3)
+        return _minmax(w, axes).astype(np.float32)
     raise ValueError(f"mode must be 'auto', 'rgb' or 'channels'; got {mode!r}")
 
 
@@ -76,14 +83,15 @@ def smoothness(weight: torch.Tensor | np.ndarray) -> np.ndarray:
     r = sum over horizontal and vertical neighbour pairs (all input channels) of products of
     the filter's mean-removed values, over the same pairs' mean square; rescaled as
     (r - b) / (1 - b) with b = -1/(n-1), the expected r of white noise over n values, so that
-    noise scores 0 whatever the kernel size. Constant filters score 1.
+    noise scores 0 whatever the kernel size. Constant filters score 1. 1x1 kernels have no
+    neighbours, so no spatial structure to score: every filter gets NaN (see :data:`NO_SPATIAL`).
     """
     w = weight.detach().cpu().double().numpy() if isinstance(weight, torch.Tensor) else weight
     w = np.asarray(w, dtype=np.float64)
     if w.ndim != 4:
         raise ValueError(f"weight must be (out, in, kh, kw); got shape {w.shape}")
     if w.shape[2] * w.shape[3] < 2:
-        raise ValueError(f"smoothness needs kernels of at least 2 pixels; got {w.shape[2:]}")
+        return np.full(len(w), np.nan)
     x = w - w.mean(axis=(1, 2, 3), keepdims=True)
     num = np.zeros(len(x))
     den = np.zeros(len(x))
@@ -111,10 +119,15 @@ class FilterReport:
 def filter_report(
     model: nn.Module, layer_name: str, *, noisy_below: float | None = None
 ) -> FilterReport:
-    """Smoothness verdict for one conv layer: noisy filters mean not converged (seed 002)."""
+    """Smoothness verdict for one conv layer: noisy filters mean not converged (seed 002).
+
+    A layer of 1x1 kernels gets NaN smoothness, no noisy flags and the verdict :data:`NO_SPATIAL`.
+    """
     threshold = NOISY_BELOW if noisy_below is None else noisy_below
     name, _ = resolve_layer(model, layer_name)
     s = smoothness(conv_weight(model, name))
+    if np.isnan(s).all():
+        return FilterReport(name, s, float("nan"), np.zeros(len(s), dtype=bool), threshold, NO_SPATIAL)
     mean = float(s.mean())
     if mean >= threshold:
         verdict = f"smooth filters (mean smoothness {mean:.2f}): looks converged"

@@ -230,3 +230,7 @@ class FilterView:
         self.points.set_data(np.arange(len(smoothness)), smoothness)
         self.threshold_line.set_ydata([threshold, threshold])
         self.ax_smooth.set_xlim(-1, max(len(smoothness), 1))
+        scored = bool(np.isfinite(smoothness).any())
+        self.threshold_line.set_visible(scored)
+        self.ax_smooth.set_title("smoothness (lag-1 autocorrelation)" if scored
+                                 else "smoothness: none for 1x1 kernels", fontsize=9)

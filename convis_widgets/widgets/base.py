@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import traceback
+from collections.abc import Callable
 
 import ipywidgets as w
 from ipympl.backend_nbagg import Canvas, FigureManager
@@ -79,25 +80,66 @@ class ConvisWidget(w.VBox):
         return self.runner.wait(timeout)
 
     def close(self) -> None:
-        """Stop the running job, close the figures and the widget's children.
+        """Stop the running job, close the figures and the widget's children, free the figures.
 
         Also called by `Widget.__del__` on a widget whose constructor raised half-way,
-        so it only frees what exists.
+        so it only frees what exists. ipympl's `FigureManager` makes a `Toolbar` widget
+        that holds the canvas (and so the figure); `Canvas.close()` leaves it in ipywidgets'
+        registry of live widgets for good, so it is closed here too (with the Layout and
+        Style widgets ipywidgets also keeps registered).
         """
         runner = getattr(self, "runner", None)
         if runner is not None:
             runner.cancel()
         for canvas in getattr(self, "_canvases", ()):
-            canvas.close()
+            _close_canvas(canvas)
+        if hasattr(self, "_canvases"):
+            self._canvases = []
         for child in self.children:
             _close_tree(child)
         if hasattr(self, "errors"):
-            self.errors.close()
+            _close_tree(self.errors)
+        _close_styling(self)
         super().close()
+
+    def _on_button(self, action: Callable[[], object]) -> Callable[[w.Button], None]:
+        """A Button.on_click handler that runs `action()` and shows what it raises in the widget.
+
+        ipywidgets only writes an exception raised in a click handler to the kernel log.
+        """
+
+        def clicked(_button: w.Button) -> None:
+            self._clear_error()
+            try:
+                action()
+            except Exception as exc:  # shown in the widget, never swallowed
+                self._show_error(exc)
+
+        return clicked
+
+
+def _close_canvas(canvas: Canvas) -> None:
+    """Close an ipympl canvas and the Toolbar widget its FigureManager made (which holds it)."""
+    manager = getattr(canvas, "manager", None)
+    for toolbar in (getattr(canvas, "toolbar", None), getattr(manager, "toolbar", None)):
+        if isinstance(toolbar, w.Widget):
+            toolbar.close()
+            _close_styling(toolbar)
+    canvas.close()
+    _close_styling(canvas)
+
+
+def _close_styling(widget: w.Widget) -> None:
+    """Close the Layout and Style widgets a widget made for itself (ipywidgets keeps them alive)."""
+    for name in ("layout", "style"):
+        part = getattr(widget, name, None) if widget.has_trait(name) else None
+        if isinstance(part, w.Widget):
+            part.close()
 
 
 def _close_tree(widget: w.Widget) -> None:
-    """Close a widget and, for boxes, everything inside it."""
+    """Close a widget and, for boxes, everything inside it, with its Layout and Style."""
     for child in getattr(widget, "children", ()):
         _close_tree(child)
     widget.close()
+    _close_styling(widget)

@@ -97,6 +97,10 @@ class FeatureVisualizer(ConvisWidget):
         if unknown:
             raise TypeError(f"FeatureVisualizer got unexpected keyword arguments {unknown}; "
                             f"valid choices: {sorted(self._choice_names())}")
+        given = settings.replace() if settings is not None else optvis.Settings()
+        for name, value in choices.items():  # fail before any figure exists
+            if name in (*LIVE, *AT_START):
+                given = _checked_setting(given, name, value)
         super().__init__()
         self.model = model
         self.input_shape = self._input_shape(model, input_shape)
@@ -106,7 +110,7 @@ class FeatureVisualizer(ConvisWidget):
             raise NotSpatialError("the model has no layer with a spatial (N, C, H, W) output to visualise")
         self.n_classes = int(np.prod(infos[-1].output_shape)) if infos else 0
         self.data = data if data is not None else builtin_for(self.input_shape)
-        self.settings = settings.replace() if settings is not None else optvis.Settings()
+        self.settings = given
         self.live: optvis.Settings | None = None  # the settings object a running loop reads
         self.result: optvis.Step | None = None
         self.history: tuple[list[int], list[float]] = ([], [])
@@ -236,9 +240,9 @@ class FeatureVisualizer(ConvisWidget):
         for cls, button in (("start", self.start_button), ("stop", self.stop_button),
                             ("reset", self.reset_button), ("export", self.export_button)):
             button.add_class(f"convis-{cls}")
-        self.start_button.on_click(lambda _: self.start())
-        self.stop_button.on_click(lambda _: self.stop())
-        self.reset_button.on_click(lambda _: self.reset())
+        self.start_button.on_click(self._on_button(self.start))
+        self.stop_button.on_click(self._on_button(self.stop))
+        self.reset_button.on_click(self._on_button(self.reset))
         self.export_button.on_click(lambda _: self._export_clicked())
         self.button_row = w.HBox([self.start_button, self.stop_button, self.reset_button,
                                   self.export_folder, self.export_button])
@@ -328,6 +332,12 @@ class FeatureVisualizer(ConvisWidget):
         if not 0.0 <= proposal["value"] <= 1.0:
             raise ValueError(f"weight must be in [0, 1]; got {proposal['value']}")
         return proposal["value"]
+
+    @validate(*LIVE, *AT_START)
+    def _valid_setting(self, proposal):
+        name, value = proposal["trait"].name, proposal["value"]
+        _checked_setting(self.settings, name, value)
+        return value
 
     @validate("mode")
     def _valid_mode(self, proposal):
@@ -651,3 +661,12 @@ class FeatureVisualizer(ConvisWidget):
             self._show_error(exc)
             return
         self._set_status("exported " + ", ".join(p.name for p in written) + f" to {written[0].parent}")
+
+
+def _checked_setting(settings: optvis.Settings, name: str, value: Any) -> optvis.Settings:
+    """``settings`` with ``name`` set to ``value``, checked by `optvis.Settings` itself (the one
+    set of rules); the ValueError names the setting, the value given and what is allowed."""
+    try:
+        return settings.replace(**{name: value})
+    except ValueError as exc:
+        raise ValueError(f"FeatureVisualizer setting {name}={value!r} refused: {exc}") from None

@@ -35,7 +35,6 @@ from ..compute.attribution import (
 )
 from ..compute.inputs import check_images
 from ..compute.probe import layers, run_forward
-from ..compute.state import preserved_state
 from ..render import new_figure, save_png
 from ..render.attribution import MapView, OcclusionView, heatmap_extent
 from .base import ConvisWidget
@@ -274,7 +273,7 @@ class OcclusionExplorer(ConvisWidget):
 
     def _clean_scores(self, index: int) -> torch.Tensor:
         if index not in self._clean:
-            with preserved_state(self.model), torch.no_grad():
+            with torch.no_grad():  # on a private eval-mode view: the model is never touched
                 out = run_forward(self.model, self.images[index:index + 1])
             self._clean[index] = class_scores(out, probabilities=self.probabilities)[0].detach()
         return self._clean[index]
@@ -295,7 +294,7 @@ class OcclusionExplorer(ConvisWidget):
             return make_baseline(self.images[self.image_index:self.image_index + 1], "mean", data=ref)[0]
         return make_baseline(self.images[self.image_index:self.image_index + 1], self.baseline)[0]
 
-    # ----- live readout: one forward of one image, done in the observer -----
+    # ----- live readout: one forward of one image on a private view, done in the observer -----
 
     def _fit_patch_sliders(self) -> None:
         with self.hold_trait_notifications():
@@ -314,7 +313,7 @@ class OcclusionExplorer(ConvisWidget):
         top = torch.tensor([self.patch_y], device=image.device)
         left = torch.tensor([self.patch_x], device=image.device)
         occluded = patch(image, self._baseline_image(), top, left, self.window)
-        with preserved_state(self.model), torch.no_grad():
+        with torch.no_grad():  # a private view per readout: safe beside the heatmap job's own view
             scores = class_scores(run_forward(self.model, occluded), probabilities=self.probabilities)[0]
         original = self._clean_scores(index).cpu().numpy()
         now = scores.detach().cpu().numpy()

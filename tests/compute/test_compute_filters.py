@@ -13,6 +13,7 @@ from convis_widgets.compute import (
     filter_report,
     smoothness,
 )
+from convis_widgets.compute.filters import NO_SPATIAL, conv_weight
 
 
 def net_rgb() -> nn.Sequential:
@@ -135,8 +136,6 @@ def test_smoothness_by_hand():
     np.testing.assert_array_equal(smoothness(flat), [1, 1])
     assert ((-1 <= (s := smoothness(np.random.default_rng(1).normal(size=(50, 2, 3, 3)))))
             & (s <= 1)).all()
-    with pytest.raises(ValueError, match="at least 2 pixels"):
-        smoothness(np.ones((4, 3, 1, 1)))
     with pytest.raises(ValueError, match=r"\(out, in, kh, kw\)"):
         smoothness(np.ones((4, 3, 3)))
 
@@ -147,3 +146,28 @@ def test_filter_report_threshold():
     assert report.threshold == -2 and not report.noisy.any()
     assert report.verdict.startswith("smooth filters")
     assert filter_report(net, "2").threshold == NOISY_BELOW
+
+
+def test_one_by_one_kernels_get_nan_smoothness_and_a_verdict_saying_why():
+    s = smoothness(np.random.default_rng(0).normal(size=(4, 3, 1, 1)))
+    assert s.shape == (4,) and np.isnan(s).all()
+    assert smoothness(np.ones((2, 1, 1, 2)))[0] == 1  # a 1x2 kernel has one neighbour pair: scored
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(4, 6, 1), nn.ReLU(), nn.Conv2d(6, 2, 3))
+    report = filter_report(net, "0")
+    assert np.isnan(report.smoothness).all() and np.isnan(report.mean)
+    assert report.noisy.dtype == bool and not report.noisy.any() and report.noisy.shape == (6,)
+    assert report.verdict == NO_SPATIAL and "1x1 kernels have no spatial structure" in report.verdict
+    pictures = filter_images(net, "0", mode="channels")
+    assert pictures.shape == (6, 4, 1, 1)
+    w = net[0].weight.detach().numpy()[:, :, 0, 0]  # 1x1: scaled over each filter's input channels
+    want = (w - w.min(1, keepdims=True)) / (w.max(1, keepdims=True) - w.min(1, keepdims=True))
+    np.testing.assert_allclose(pictures[:, :, 0, 0], want, rtol=1e-5, atol=1e-6)
+    assert filter_report(net, "2").verdict.endswith(("looks converged", "(seed 002)"))
+
+
+def test_conv_weight_is_a_copy_even_for_float64_cpu_weights():
+    net = nn.Sequential(nn.Conv2d(1, 2, 3)).double()
+    w = conv_weight(net, "0")
+    w += 1
+    assert not torch.equal(w, net[0].weight.detach())

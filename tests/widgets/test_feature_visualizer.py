@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import threading
 import time
@@ -9,6 +10,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from matplotlib.figure import Figure
 from PIL import Image
 
 from convis_widgets import FeatureVisualizer
@@ -32,6 +34,11 @@ def threads():
 
 def job_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "convis-widgets-job" and t.is_alive()]
+
+
+def live_figures() -> int:
+    gc.collect()
+    return sum(issubclass(type(o), Figure) for o in gc.get_objects())
 
 
 def wait_until(condition, timeout: float = 30.0) -> None:
@@ -229,5 +236,129 @@ def test_reset_shows_the_initial_image(cnn):
         assert fv.result is None and fv.step == 0 and fv.snapshots == []
         shown = np.asarray(fv.view.im.get_array())
         assert shown.shape == (28, 28) and shown.std() > 0  # multi-scale fluctuations, not a blank
+    finally:
+        fv.close()
+
+
+class GateOnBatch(torch.nn.Module):
+    """Holds every forward of a batch of exactly `size` images (the ActivationExplorer's) until opened."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+        self.entered, self.open = threading.Event(), threading.Event()
+
+    def forward(self, x):
+        if x.shape[0] == self.size:
+            self.entered.set()
+            self.open.wait(30)
+        return x
+
+
+def shared_model():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU(), GateOnBatch(7),
+        torch.nn.Conv2d(4, 6, 3), torch.nn.ReLU(), torch.nn.Dropout(0.3), torch.nn.Flatten(),
+        torch.nn.Linear(6 * 8 * 8, 3)).train()
+    model[0].requires_grad_(False)  # a frozen layer
+    model(torch.rand(2, 1, 12, 12)).sum().backward()  # .grad tensors set, as mid-training
+    return model
+
+
+def hooks_left(model) -> list[str]:
+    return [f"{name}.{table}" for name, m in model.named_modules()
+            for table in ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+            if getattr(m, table)]
+
+
+def test_start_twice_and_a_run_ending_beside_an_activation_job_leave_the_model_as_given(threads, monkeypatch):
+    from convis_widgets import ActivationExplorer
+    from convis_widgets.compute import optvis
+
+    real_run, active, most = optvis.run, [0], [0]
+
+    def counted_run(*args, **kwargs):  # how many optimisation loops run at once
+        active[0] += 1
+        most[0] = max(most[0], active[0])
+        try:
+            yield from real_run(*args, **kwargs)
+        finally:
+            active[0] -= 1
+
+    monkeypatch.setattr(optvis, "run", counted_run)
+    model = shared_model()
+    gate = model[3]
+    before = model_checksum(model)
+    flags = [p.requires_grad for p in model.parameters()]
+    fv = FeatureVisualizer(model, (1, 12, 12), layer="4", index=2, steps=100_000)
+    ae = None
+    try:
+        fv.start_button.click()
+        wait_until(lambda: fv.step >= 3)
+        first = fv.runner.current
+        ae = ActivationExplorer(model, torch.rand(7, 1, 12, 12), layer="4")
+        assert gate.entered.wait(20), "the ActivationExplorer job never reached its forward"
+        fv.steps = 20
+        fv.start()  # the second press, while the first run runs
+        assert fv.wait(60) and first.done and first.cancelled
+        assert most[0] == 1, "the second run started while the first was still running"
+        assert fv.result.done and fv.result.reason == "steps" and fv.result.step == 20
+        assert not ae.runner.current.done, "the run was meant to end while the activation job runs"
+        assert model_checksum(model) == before
+        gate.open.set()
+        assert ae.wait(30)
+        assert fv.last_error is None and ae.last_error is None and ae.current is not None
+    finally:
+        gate.open.set()
+        fv.close()
+        if ae is not None:
+            ae.close()
+    assert model_checksum(model) == before
+    assert [p.requires_grad for p in model.parameters()] == flags
+    assert model.training and all(m.training for m in model.modules())
+    assert hooks_left(model) == []
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"steps": 0}, r"steps=0 refused: steps must be an int >= 1, got 0"),
+    ({"lr": -1.0}, r"lr=-1.0 refused: lr must be .*>= 0, got -1"),
+    ({"lr": float("nan")}, r"lr=nan refused: lr must be a finite number .*got nan"),
+    ({"tv": float("inf")}, r"tv=inf refused: tv must be a finite number .*got inf"),
+])
+def test_impossible_settings_are_refused_at_construction(cnn, kwargs, match):
+    figures = live_figures()
+    with pytest.raises(ValueError, match=match):
+        FeatureVisualizer(cnn, **kwargs)
+    assert live_figures() == figures  # refused before any figure was made
+
+
+def test_impossible_settings_set_later_are_refused_and_nothing_changes(cnn):
+    fv = FeatureVisualizer(cnn, lr=0.05, steps=40)
+    try:
+        sigma = fv.blur_sigma
+        for name, value in (("steps", 0), ("lr", -1.0), ("lr", float("nan")), ("blur_sigma", 0.0)):
+            with pytest.raises(ValueError, match=f"{name}="):
+                setattr(fv, name, value)
+        assert (fv.steps, fv.lr, fv.blur_sigma) == (40, 0.05, sigma)
+        assert (fv.settings.steps, fv.settings.lr, fv.settings.blur_sigma) == (40, 0.05, sigma)
+    finally:
+        fv.close()
+
+
+def test_start_and_reset_errors_are_shown_in_the_widget():
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.Conv2d(4, 4, 3))
+    fv = FeatureVisualizer(model, (1, 12, 12), layer="2", steps=4, init="mean")  # no data set fits 12x12
+    try:
+        fv.reset_button.click()
+        assert isinstance(fv.last_error, ValueError) and 'init="mean" needs data=' in str(fv.last_error)
+        assert 'FeatureVisualizer: ValueError: init="mean" needs data=' in fv.errors.outputs[-1]["text"]
+        fv.init = "zeros"
+        fv.reset_button.click()
+        assert fv.last_error is None and fv.errors.outputs == ()
+        fv.settings.lr = -1.0  # the settings object edited by hand, past the widget's checks
+        fv.start_button.click()
+        assert isinstance(fv.last_error, ValueError) and "lr must be" in str(fv.last_error)
+        assert "lr must be" in fv.errors.outputs[-1]["text"] and not fv.running
     finally:
         fv.close()

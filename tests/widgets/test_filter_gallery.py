@@ -72,3 +72,22 @@ def test_bad_inputs():
     with pytest.raises(TypeError):
         FilterGallery(pretrained_digits_cnn(), cmap="gray")
     g.close()
+
+
+def test_one_by_one_conv_layer_shows_its_filters_with_a_note():
+    model = nn.Sequential(nn.Conv2d(1, 6, 3), nn.ReLU(), nn.Conv2d(6, 8, 1), nn.ReLU(), nn.Conv2d(8, 3, 1))
+    g = FilterGallery(model, layer="2")
+    try:
+        assert g.last_error is None and g.errors.outputs == ()
+        assert g.shown.shape == (8, 1, 1) and g.channel_slider.max == 5
+        assert "1x1 kernels have no spatial structure" in g.status.value
+        assert np.isnan(g.report.smoothness).all() and not g.report.noisy.any()
+        assert len(g.view.noisy_lines.get_segments()) == 0
+        assert "1x1" in g.view.ax_smooth.get_title() and "8 filters 1x1" in g.view.ax_filters.get_title()
+        g.input_channel = 4
+        np.testing.assert_allclose(g.shown, filter_images(model, "2", mode="channels")[:, 4])
+        g.layer = "0"  # back to 3x3 kernels: scored again
+        assert np.isfinite(g.report.smoothness).all() and "1x1" not in g.status.value
+        assert g.view.ax_smooth.get_title().startswith("smoothness (lag-1")
+    finally:
+        g.close()

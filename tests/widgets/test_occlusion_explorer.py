@@ -193,3 +193,74 @@ def test_export_writes_every_map_as_png_and_npz(cnn, digits4, tmp_path):
     assert "exported 7 files" in ex.status.value
     assert model_checksum(cnn) == before
     ex.close()
+
+
+class Gate(torch.nn.Module):
+    """Holds every batched forward (the heatmap's) until the test opens it; single images pass."""
+
+    def __init__(self):
+        super().__init__()
+        self.entered, self.open = threading.Event(), threading.Event()
+
+    def forward(self, x):
+        if x.shape[0] > 1:
+            self.entered.set()
+            self.open.wait(20)
+        return x
+
+
+class WatchedNet(torch.nn.Sequential):
+    """A small net whose state shows any use in train mode, and which records every train()/eval()."""
+
+    def __init__(self):
+        torch.manual_seed(0)
+        super().__init__(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+                         torch.nn.Dropout(0.5), Gate(), torch.nn.Flatten(), torch.nn.Linear(4 * 8 * 8, 3))
+        self.mode_calls: list[bool] = []
+
+    def train(self, mode=True):
+        self.mode_calls.append(mode)
+        return super().train(mode)
+
+
+def test_patch_moves_during_the_heatmap_job_leave_the_model_untouched():
+    model = WatchedNet().train()
+    model[0].requires_grad_(False)  # a frozen layer
+    model(torch.rand(1, 1, 8, 8)).sum().backward()  # .grad tensors set, as mid-training
+    model.mode_calls.clear()
+    gate = model[4]
+    grads = [p.grad for p in model.parameters()]
+    before = model_checksum(model)
+    images = torch.rand(3, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+    old = set_default_executor("thread")
+    try:
+        ex = cw.OcclusionExplorer(model, images, patch_size=2, stride=1)
+        try:
+            assert gate.entered.wait(20), "the heatmap job never reached its batched forward"
+            for k in range(20):
+                if k % 2:
+                    ex.patch_x = k % 7
+                else:
+                    ex.patch_y = k % 7
+                assert not ex.runner.current.done  # the heatmap job is still running
+                assert model.training and model_checksum(model) == before
+            assert model.mode_calls == [], "a readout switched the user's model between train and eval"
+            want = scores_with_patch(model.eval(), images[0], ex.patch_y, ex.patch_x, 2).numpy()
+            model.train()
+            model.mode_calls.clear()
+            np.testing.assert_allclose(ex.readout["occluded"], want, rtol=1e-5, atol=1e-6)
+            gate.open.set()
+            assert ex.wait(30) and ex.last_error is None and ex.heatmap is not None
+        finally:
+            gate.open.set()
+            ex.close()
+    finally:
+        set_default_executor(old)
+    assert model.mode_calls == [], "the widget switched the user's model between train and eval"
+    assert model_checksum(model) == before
+    assert model.training and all(m.training for m in model.modules())
+    assert all(p.grad is g for p, g in zip(model.parameters(), grads, strict=True))
+    assert not model[0].weight.requires_grad and model[0].weight.grad is None
+    for name, m in model.named_modules():
+        for table in ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks"):
+            assert not getattr(m, table), f"{table} left on {name or 'the model'}"
