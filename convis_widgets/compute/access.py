@@ -427,8 +427,8 @@ def input_shape(model: nn.Module, given: Sequence[int] | None, *, spatial: bool 
     if given is None:
         if known is None or any(s is None for s in known):
             raise ValueError(
-                f"input_shape needed (per example, without the batch, e.g. {example}); "
-                f"the model only tells {known}"
+                f"input_shape needed (per example, without the batch, e.g. {example}): pass "
+                f"input_shape= or give the model an `input_shape` attribute; the model only tells {known}"
             )
         shape: tuple[Any, ...] = tuple(known)
     else:

@@ -15,7 +15,7 @@ from traitlets import Bool, Float, Int, Tuple, Unicode, observe, validate
 
 from ..compute import optvis
 from ..compute.errors import NotSpatialError
-from ..compute.inputs import expected_input_shape
+from ..compute.access import input_shape as input_shape_of
 from ..compute.optvis import objectives
 from ..compute.probe import LayerInfo, layers, resolve_layer
 from ..data import builtin_for
@@ -103,7 +103,8 @@ class FeatureVisualizer(ConvisWidget):
                 given = _checked_setting(given, name, value)
         super().__init__()
         self.model = model
-        self.input_shape = self._input_shape(model, input_shape)
+        c, h, w_ = input_shape_of(model, input_shape, spatial=True)
+        self.input_shape = (c, h, w_)
         infos = layers(model, self.input_shape)
         self.layer_infos: list[LayerInfo] = [i for i in infos if len(i.output_shape) in (1, 3)]
         if not any(i.spatial for i in self.layer_infos):
@@ -152,15 +153,6 @@ class FeatureVisualizer(ConvisWidget):
     def _choice_names() -> list[str]:
         return ["second", "weight", "mode", "gallery_range", "contrast", "report", "n_reports",
                 *LIVE, *AT_START]
-
-    @staticmethod
-    def _input_shape(model: torch.nn.Module, given: Sequence[int] | None) -> tuple[int, int, int]:
-        shape = tuple(given) if given is not None else expected_input_shape(model)
-        if shape is None or len(shape) != 3 or any(s is None for s in shape):
-            raise ValueError(
-                f"FeatureVisualizer needs the model's input shape (C, H, W): pass input_shape=(1, 28, 28) "
-                f"or give the model an `input_shape` attribute; got {shape}")
-        return (int(shape[0]), int(shape[1]), int(shape[2]))  # type: ignore[arg-type]
 
     def _build_controls(self) -> None:
         self.layer_dropdown = w.Dropdown(description="layer", layout=w.Layout(width="24em"))

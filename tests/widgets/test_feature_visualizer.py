@@ -106,7 +106,7 @@ def test_a_class_objective_with_more_classes_than_maps_starts_a_gallery_over_the
 def test_bad_choices_say_what_was_expected(cnn):
     with pytest.raises(TypeError, match="stepz"):
         FeatureVisualizer(cnn, stepz=3)
-    with pytest.raises(ValueError, match="input shape"):
+    with pytest.raises(ValueError, match=r"input_shape needed .*e\.g\. \(1, 28, 28\)"):
         FeatureVisualizer(torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3)))
     fv = FeatureVisualizer(cnn, layer="conv1")
     try:
