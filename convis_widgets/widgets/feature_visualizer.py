@@ -14,8 +14,8 @@ import torch
 from traitlets import Bool, Float, Int, Tuple, Unicode, observe, validate
 
 from ..compute import optvis
-from ..compute.errors import NotSpatialError
 from ..compute.access import input_shape as input_shape_of
+from ..compute.errors import NotSpatialError
 from ..compute.optvis import objectives
 from ..compute.probe import LayerInfo, layers, resolve_layer
 from ..data import builtin_for
