@@ -113,7 +113,8 @@ class Settings(_SettingsFields):
             need(isinstance(getattr(self, name), (bool, np.bool_)), name, "True or False")
         need(self.optimizer in OPTIMIZERS, "optimizer", f"one of {OPTIMIZERS}")
         need(self.param in parameterisations.KINDS, "param", f"one of {parameterisations.KINDS}")
-        need(self.report == "log" or (_is_int(self.report) and self.report >= 1), "report",
+        report = self.report
+        need(report == "log" or (not isinstance(report, str) and _is_int(report) and report >= 1), "report",
              '"log" or an int k >= 1 (every k steps)')
         rng = self.value_range
         need(len(rng) == 2 and all(map(is_finite_number, rng)) and rng[0] < rng[1], "value_range",
