@@ -1,7 +1,8 @@
 """Cost of the training-run machinery against plain torch, and the wall time of the default comparison.
 
-* images/s of `train_run` (records, per-epoch held-out pass with activation statistics and probe,
-  filter snapshots, per-batch RNG swap and cancel check, no saving) against a bare torch loop on
+* images/s of `train_run` (records, per-epoch held-out pass on an eval-mode view with activation
+  statistics and probe, filter snapshots, the run's own random generators supplied to every forward
+  by a torch function mode, cancel check, no saving) against a bare torch loop on
   the same SeedCNN, data, batches and Adam settings in the same process: once a loop that only
   trains, once one that also computes the held-out loss each epoch. Target: >= 90% of the bare loop.
 * wall time of `compare_first_kernels("classifier")` with its defaults (3x3 against 9x9 on the
@@ -12,6 +13,7 @@ Run: `python benchmarks/training.py` (timings on a shared machine are noisy: run
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 
@@ -23,7 +25,6 @@ from convis_widgets.compute.training import (
     DEFAULT_EPOCHS,
     DEFAULT_LR,
     compare_first_kernels,
-    default_threads,
     train_run,
 )
 from convis_widgets.data import digits
@@ -63,8 +64,8 @@ def bare(train, val, *, held_out: bool) -> float:
 
 
 def main() -> None:
-    threads = default_threads()
-    torch.set_num_threads(threads)
+    threads = max(1, min(torch.get_num_threads(), os.cpu_count() or 1))
+    torch.set_num_threads(threads)  # a script's choice: the library never sets it
     train, val = digits("train"), digits("test")
     images = EPOCHS * len(train)
     ours(train, val)  # warm up

@@ -15,6 +15,7 @@ from .pretrained import DIGITS_WEIGHTS
 from .training import (
     DEFAULT_EPOCHS,
     DEFAULT_WEIGHT_DECAY,
+    SHIPPED_THREADS,
     evaluate,
     train_seed_cnn,
 )
@@ -29,7 +30,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS)
     parser.add_argument("--weight-decay", type=float, default=DEFAULT_WEIGHT_DECAY)
+    parser.add_argument("--threads", type=int, default=SHIPPED_THREADS,
+                        help="torch's thread count (the shipped weights: %(default)s)")
     args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)  # a script may set process state; the library never does
 
     train_set, test_set = digits("train"), digits("test")
     start = time.perf_counter()
@@ -38,6 +42,7 @@ def main(argv: list[str] | None = None) -> None:
         seed=args.seed,
         epochs=args.epochs,
         weight_decay=args.weight_decay,
+        num_threads=args.threads,
         test_set=test_set,
         log=print,
     )

@@ -1,59 +1,37 @@
-"""Deterministic CPU training and evaluation for the reference classifier."""
+"""Training and evaluation of the reference classifier, on the one training loop of compute.training."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from ..compute.training import torch_settings
+from ..compute.access import open_model
+from ..compute.training import TrainConfig, Trainer
 from ..data import ImageDataset
 from .cnn import SeedCNN
 
 # Chosen so the first layer comes out smooth (seed 002): see train_pretrained.py's report.
 DEFAULT_EPOCHS = 60
 DEFAULT_WEIGHT_DECAY = 1.0
+SHIPPED_THREADS = 2
+"""torch's thread count the shipped weights were trained with (train_pretrained.py sets it)."""
 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, dataset: Dataset, batch_size: int = 512) -> float:
-    """Top-1 accuracy of a classifier on a data set of (image, label); the model's mode is kept."""
-    was_training = model.training
-    device = next(model.parameters()).device
-    model.eval()
-    try:
-        correct = total = 0
-        for images, labels in DataLoader(dataset, batch_size=batch_size):
-            predicted = model(images.to(device)).argmax(dim=1).cpu()
-            correct += int((predicted == labels).sum())
-            total += len(labels)
-    finally:
-        model.train(was_training)
+    """Top-1 accuracy of a classifier on a data set of (image, label), on an eval-mode view of it
+    (the model itself, its mode included, is left as it is)."""
+    access = open_model(model)
+    correct = total = 0
+    # Iterating a DataLoader draws a seed from its generator: its own, not torch's global one.
+    for images, labels in DataLoader(dataset, batch_size=batch_size, generator=torch.Generator()):
+        predicted = access.forward(images.to(access.device)).argmax(dim=1).cpu()
+        correct += int((predicted == labels).sum())
+        total += len(labels)
     return correct / total
-
-
-@contextlib.contextmanager
-def _reproducible(seed: int, num_threads: int) -> Iterator[None]:
-    """Seed torch, force deterministic kernels and a fixed thread count; restore all on exit."""
-    with torch_settings(num_threads):
-        torch.manual_seed(seed)
-        yield
-
-
-def _random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
-    """Translate each image by its own random whole-pixel offset in [-max_shift, max_shift]."""
-    if max_shift == 0:
-        return images
-    h, w = images.shape[-2:]
-    padded = F.pad(images, (max_shift,) * 4)
-    offsets = torch.randint(0, 2 * max_shift + 1, (len(images), 2), generator=generator)
-    return torch.stack(
-        [padded[i, :, dy : dy + h, dx : dx + w] for i, (dy, dx) in enumerate(offsets.tolist())]
-    )
 
 
 def train_seed_cnn(
@@ -65,36 +43,30 @@ def train_seed_cnn(
     lr: float = 3e-3,
     weight_decay: float = DEFAULT_WEIGHT_DECAY,
     max_shift: int = 2,
-    num_threads: int = 2,
+    num_threads: int = SHIPPED_THREADS,
     test_set: ImageDataset | None = None,
     log: Callable[[str], None] | None = None,
 ) -> SeedCNN:
-    """Train a default SeedCNN on CPU with AdamW and a cosine schedule, bit-for-bit from a seed.
+    """Train a default SeedCNN with AdamW, a cosine schedule and random shifts, bit-for-bit from a seed.
 
-    Each epoch sends its mean train loss (and test accuracy, given ``test_set``) to ``log``.
+    Each epoch sends its mean train loss (and, given ``test_set``, the held-out loss and accuracy
+    on it) to ``log``. Random numbers come from generators of the run's own (torch's global
+    state is left alone). ``num_threads`` is not set (a library function leaves torch's thread
+    count to the script): results are bit-for-bit the same for the same thread count, and
+    ``log`` is told when torch runs with another count than ``num_threads``.
     """
-    with _reproducible(seed, num_threads):
-        in_channels, size = train_set.images.shape[1], train_set.images.shape[-1]
-        model = SeedCNN(in_channels, 3, len(train_set.classes), size)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-        steps_per_epoch = -(-len(train_set) // batch_size)
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs * steps_per_epoch)
-        generator = torch.Generator().manual_seed(seed)
-        for epoch in range(1, epochs + 1):
-            model.train()
-            order = torch.randperm(len(train_set), generator=generator)
-            total_loss = 0.0
-            for batch in order.split(batch_size):
-                images = _random_shift(train_set.images[batch], max_shift, generator)
-                loss = F.cross_entropy(model(images), train_set.labels[batch])
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-                total_loss += loss.item() * len(batch)
-            if log is not None:
-                line = f"epoch {epoch:3d}/{epochs}  train loss {total_loss / len(train_set):.4f}"
-                if test_set is not None:
-                    line += f"  test accuracy {evaluate(model, test_set):.2%}"
-                log(line)
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed,
+                         optimizer="adamw", schedule="cosine", max_shift=max_shift)
+    in_channels, size = train_set.images.shape[1], train_set.images.shape[-1]
+    num_classes = len(train_set.classes)
+    val = (test_set.images, test_set.labels) if test_set is not None and log is not None else None
+    if log is not None and torch.get_num_threads() != num_threads:
+        log(f"note: torch runs {torch.get_num_threads()} threads, not {num_threads}: the weights may "
+            f"differ in the last bits from ones trained with {num_threads} (torch.set_num_threads)")
+    trainer = Trainer("seed-cnn", lambda: SeedCNN(in_channels, 3, num_classes, size),
+                      (train_set.images, train_set.labels), val, kind="classifier", config=config, log=log,
+                      data_name=train_set.name)
+    trainer.run_to_end()
+    model = trainer.model
+    assert isinstance(model, SeedCNN)
     return model.eval()

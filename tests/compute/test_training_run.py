@@ -176,4 +176,4 @@ def test_bad_data_give_clear_errors():
     with pytest.raises(ValueError, match="needs labels"):
         list(train_run(SeedCNN(), torch.rand(10, 1, 28, 28), out_dir=None))
     with pytest.raises(ValueError, match="cannot hold out 20% of 2 images"):
-        list(train_run(SeedCNN(), (torch.rand(2, 1, 28, 28), torch.zeros(2)), out_dir=None))
+        list(train_run(SeedCNN(), (torch.rand(2, 1, 28, 28), torch.zeros(2, dtype=torch.long)), out_dir=None))

@@ -51,6 +51,23 @@ def test_training_is_deterministic_and_leaves_global_state_alone() -> None:
     assert torch.are_deterministic_algorithms_enabled() == deterministic
 
 
+def test_logging_and_a_test_set_do_not_change_the_weights() -> None:
+    tiny, test = _tiny_train_set(), digits("test").head(40)
+    lines: list[str] = []
+    quiet = train_seed_cnn(tiny, seed=3, epochs=2)
+    rng = torch.get_rng_state()
+    logged = train_seed_cnn(tiny, seed=3, epochs=2, test_set=test, log=lines.append,
+                            num_threads=torch.get_num_threads())
+    assert all(torch.equal(a, b) for a, b in zip(quiet.state_dict().values(), logged.state_dict().values(),
+                                                 strict=True))
+    assert torch.equal(torch.get_rng_state(), rng)  # evaluate() included: no global draw
+    assert [line.split()[:2] for line in lines] == [["epoch", "1/2"], ["epoch", "2/2"]]
+    assert "held-out accuracy" in lines[-1]
+    noted: list[str] = []
+    train_seed_cnn(tiny, epochs=1, num_threads=torch.get_num_threads() + 1, log=noted.append)
+    assert noted[0].startswith(f"note: torch runs {torch.get_num_threads()} threads, not")
+
+
 def test_pretrained_first_layer_is_smoother_than_random() -> None:
     trained = filter_report(pretrained_digits_cnn(), "conv1")
     untrained = filter_report(SeedCNN(), "conv1")

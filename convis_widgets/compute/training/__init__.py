@@ -1,0 +1,89 @@
+"""Training runs as iterators of records, and first-layer comparisons (seed 000: 3x3 against 9x9).
+
+A run yields a :class:`Record` per epoch (and, if asked, every k batches): losses, time, the
+first-layer filters, per-channel statistics of the first layer's activation and a fixed probe
+image's reconstruction or activation. Runs stop between batches when cancelled, stop (and say
+why) when the loss stops being finite, and are saved as JSON history plus a state dict.
+
+Modules: :mod:`.config` (the schedule, :class:`TrainConfig`), :mod:`.data` (inputs, checked),
+:mod:`.seeding` (a run's own generators), :mod:`.trainer` (the one training loop),
+:mod:`.run` (:func:`train_run`), :mod:`.comparison` (:func:`compare_first_kernels`),
+:mod:`.records` (records and files), :mod:`.report` (summaries and the verdict),
+:mod:`.builtins` (default model and data per kind, registered by ``import convis_widgets``).
+This package needs torch + numpy only; it never changes the model you pass, nor torch's
+global random generator, thread count or deterministic-algorithms setting.
+"""
+
+import os
+
+import torch
+
+from .builtins import Builtin, builtin, register_builtin
+from .comparison import Comparison, check_kernels, compare_first_kernels
+from .config import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_EPOCHS,
+    DEFAULT_KERNELS,
+    DEFAULT_LR,
+    DEFAULT_OUT_DIR,
+    KINDS,
+    OPTIMIZERS,
+    SCHEDULES,
+    TrainConfig,
+)
+from .data import HELD_OUT_FRACTION, Data, Pair, as_tensors, split_held_out
+from .records import FORMAT, NotARunError, Record, Run, RunLoadWarning, load_run, load_runs
+from .report import RunSummary, summarize, verdict
+from .run import Training, train_run
+from .seeding import SeededRandom
+from .trainer import EVAL_BATCH_SIZE, Cancel, Loss, Trainer, TrainingDiverged, first_layers, random_shift
+
+
+def default_threads() -> int:
+    """torch's thread count within the machine's cores (for a script to pass to torch.set_num_threads)."""
+    return max(1, min(torch.get_num_threads(), os.cpu_count() or 1))
+
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_EPOCHS",
+    "DEFAULT_KERNELS",
+    "DEFAULT_LR",
+    "DEFAULT_OUT_DIR",
+    "EVAL_BATCH_SIZE",
+    "FORMAT",
+    "HELD_OUT_FRACTION",
+    "KINDS",
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "Builtin",
+    "Cancel",
+    "Comparison",
+    "Data",
+    "Loss",
+    "NotARunError",
+    "Pair",
+    "Record",
+    "Run",
+    "RunLoadWarning",
+    "RunSummary",
+    "SeededRandom",
+    "TrainConfig",
+    "Trainer",
+    "Training",
+    "TrainingDiverged",
+    "as_tensors",
+    "builtin",
+    "check_kernels",
+    "compare_first_kernels",
+    "default_threads",
+    "first_layers",
+    "load_run",
+    "load_runs",
+    "random_shift",
+    "register_builtin",
+    "split_held_out",
+    "summarize",
+    "train_run",
+    "verdict",
+]

@@ -1,0 +1,97 @@
+"""First-layer comparisons: one run per first-kernel size, same architecture, data, seed and schedule."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from functools import partial
+
+from torch import nn
+
+from .builtins import builtin
+from .config import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_EPOCHS,
+    DEFAULT_KERNELS,
+    DEFAULT_LR,
+    DEFAULT_OUT_DIR,
+    TrainConfig,
+    check_kind,
+)
+from .data import Data, prepare
+from .run import Training, new_folder
+from .trainer import Cancel, Loss, Trainer
+
+
+class Comparison(Training):
+    """An iterator of the records of several runs trained together; see :func:`compare_first_kernels`."""
+
+
+def check_kernels(kernels: Sequence[int], image_size: int) -> list[int]:
+    """Odd kernel sizes from 1 to the image size, no repeats; a clear error otherwise."""
+    ks = list(kernels)
+    bad = [k for k in ks if isinstance(k, bool) or not isinstance(k, int) or k < 1 or k % 2 == 0
+           or k > image_size]
+    if not ks or bad:
+        raise ValueError(f"first-layer kernel sizes must be odd ints from 1 to the image size "
+                         f"({image_size}); got {ks!r}" + (f" (bad: {bad})" if bad else ""))
+    if len(set(ks)) != len(ks):
+        raise ValueError(f"kernel sizes repeat in {ks!r}")
+    return ks
+
+
+def _builtin_maker(kind: str, shape: tuple[int, ...], num_classes: int) -> Callable[[int], nn.Module]:
+    default = builtin(kind).model_fn
+    return lambda k: default(k, shape, num_classes)
+
+
+def compare_first_kernels(
+    kind: str,
+    kernels: Sequence[int] = DEFAULT_KERNELS,
+    *,
+    epochs: int = DEFAULT_EPOCHS,
+    seed: int = 0,
+    out_dir: str | os.PathLike[str] | None = DEFAULT_OUT_DIR,
+    data: Data | None = None,
+    val_data: Data | None = None,
+    model_fn: Callable[[int], nn.Module] | None = None,
+    loss: Loss | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    lr: float = DEFAULT_LR,
+    weight_decay: float = 0.0,
+    record_every: int = 0,
+    probe_index: int | None = None,
+    cancel: Cancel = None,
+) -> Comparison:
+    """Train one run per first-layer kernel size: same architecture, data, seed and schedule.
+
+    ``kind`` "classifier" (built-in: SeedCNN, cross-entropy, the digits) or "autoencoder"
+    (built-in: ConvAutoencoder, MSE, colour patches); ``data``, ``model_fn(first_kernel)`` and
+    ``loss`` replace them. Runs are interleaved batch by batch in the calling thread, so all
+    curves grow together; each draws from its own generators, so it gives what it would give
+    alone. Iterate the result for records (``record.run`` names the run, e.g. "3x3"); each run
+    is saved under ``out_dir/<kind>-<data>-seed<seed>-<time>/``; ``run.model()`` of
+    ``result.runs`` gives the trained models.
+    """
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed,
+                         record_every=record_every, probe_index=probe_index)
+    check_kind(kind)
+    inputs = prepare(kind, data, val_data, seed)
+    ks = check_kernels(kernels, min(inputs.shape[1:]))
+    if model_fn is None:
+        if kind == "classifier" and inputs.train[1] is None:
+            raise ValueError("a classifier comparison needs labelled data: "
+                             "pass (images, labels) or an ImageDataset")
+        make = _builtin_maker(kind, inputs.shape, inputs.class_count() if kind == "classifier" else 0)
+    else:
+        make = model_fn
+    trainers = []
+    for k in ks:
+        trainer = Trainer(f"{k}x{k}", partial(make, k), inputs.train, inputs.val, kind=kind, config=config,
+                          loss=loss, cancel=cancel, data_name=inputs.name, builtin_model=model_fn is None,
+                          extra={"kernels": ks})
+        if trainer.first_kernel != k:
+            raise ValueError(f"model_fn({k}) built a first conv layer of kernel {trainer.first_kernel}, "
+                             f"not {k}")
+        trainers.append(trainer)
+    return Comparison(trainers, new_folder(out_dir, f"{kind}-{inputs.name}-seed{seed}"))
