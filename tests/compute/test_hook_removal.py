@@ -31,6 +31,7 @@ from convis_widgets.compute.attribution import (
 from convis_widgets.compute.optvis import dataset_max_activation, iter_render_layer, run
 from convis_widgets.compute.optvis import objectives as obj
 from convis_widgets.compute.probe import capture
+from convis_widgets.compute.training import train_run
 
 SHAPE = (1, 12, 12)
 IMAGES = torch.rand(3, *SHAPE, generator=torch.Generator().manual_seed(0))
@@ -69,6 +70,9 @@ TECHNIQUES: dict[str, Callable[[nn.Module], object]] = {
     "grad_cam": lambda m: grad_cam(m, IMAGES, 1, layer="2"),
     "guided_backprop": lambda m: guided_backprop(m, IMAGES, 1),
     "deconvnet": lambda m: deconvnet(m, IMAGES, 1),
+    "train_run": lambda m: consume(train_run(m, (IMAGES.repeat(2, 1, 1, 1), torch.tensor([0, 1, 2] * 2)),
+                                             (IMAGES, torch.tensor([0, 1, 2])), epochs=1, batch_size=2,
+                                             out_dir=None)),
 }
 
 

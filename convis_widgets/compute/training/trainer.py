@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..access import first_tensor, model_device, open_model
+from ..access import first_tensor, forward_error, model_device, open_model
 from ..filters import conv_layers, conv_weight
 from .config import TrainConfig, check_kind
 from .data import Pair, check_labels
@@ -246,8 +246,13 @@ class Trainer:
                 t0 = time.perf_counter()
                 x = random_shift(self.train_x[idx], cfg.max_shift, self.shuffle).to(self.device)
                 y = None if self.train_y is None else self.train_y[idx]
+                try:
+                    with self.random:
+                        out = self.model(x)
+                except Exception as exc:
+                    raise forward_error(exc, f"a training batch of shape {tuple(x.shape)}") from exc
                 with self.random:
-                    loss = self.loss(self.model(x), self._target(x, y))
+                    loss = self.loss(out, self._target(x, y))
                 value = loss.detach().item()
                 if not math.isfinite(value):
                     self.end("failed", f"the loss was {value} at epoch {epoch + 1}, batch {b}: "
