@@ -36,6 +36,28 @@ def test_start_shows_the_picture_growing_and_stop_freezes_the_counter(lab_server
     assert kernel_value(page, "fv.running", "True") == "True"
     root.screenshot(path=str(artifacts / "feature-visualizer-running.png"))
 
+    # the user's own cells while the run goes on: the model's normal output, no hook of ours on it,
+    # statistics over exactly the given images, and a training step whose gradients reach every weight
+    users_cell = """
+import torch
+import torch.nn.functional as F
+from convis_widgets.compute import channel_statistics
+from convis_widgets.compute.access import HOOK_TABLES
+x, y = digits("test").images[:16], digits("test").labels[:16]
+with torch.no_grad():
+    outs = [model(x) for _ in range(20)]
+same = all(torch.equal(o, outs[0]) for o in outs)
+hooks = sum(len(getattr(m, t)) for m in model.modules() for t in HOOK_TABLES)
+count = channel_statistics(model, "relu2", x).count
+model.train()
+F.cross_entropy(model(x), y).backward()
+grads = all(p.grad is not None for p in model.parameters())
+model.zero_grad(set_to_none=True)
+model.eval()
+print(same, hooks, count, grads, fv.running)
+"""
+    assert run_in_kernel(page, users_cell) == "True 0 16 True True"
+
     root.locator(".convis-stop button, button.convis-stop").first.click()
     assert kernel_value(page, "fv.running", "False") == "False"
     page.wait_for_function(f"document.querySelector('{VISUALIZER} .convis-status')"
