@@ -227,7 +227,7 @@ def hooks(
 
 @contextmanager
 def recording(
-    root: nn.Module,
+    root: nn.Module | None,
     modules: Sequence[tuple[str, nn.Module]],
     *,
     detach: bool = True,
@@ -239,7 +239,8 @@ def recording(
     output itself, graph and all, and hand the rest of the network a clone of it, so the kept
     tensor is on the path to the model output (its gradient is the layer's) and an in-place op
     after it cannot overwrite it. ``stop_early`` ends the pass once every module ran (private
-    views only).
+    views only). A pre-hook on ``root`` starts each pass afresh; with ``root`` None the caller
+    clears ``Captured._data`` before each pass itself (a view's forward does).
     """
     cap = Captured([n for n, _ in modules])
 
@@ -266,8 +267,9 @@ def recording(
 
         return hook
 
-    regs: list[tuple[nn.Module, str, Callable[..., Any]]] = [(root, "forward_pre", reset)]
-    regs += [(m, "forward", make(n)) for n, m in modules]
+    regs: list[tuple[nn.Module, str, Callable[..., Any]]] = [(m, "forward", make(n)) for n, m in modules]
+    if root is not None:
+        regs.append((root, "forward_pre", reset))
     with hooks(regs):
         yield cap
 
@@ -307,6 +309,7 @@ class ModelAccess:
         self._names = [n for n in built.modules if n]
         self.device = model_device(model)
         self.dtype = model_dtype(model)
+        self._captures: list[Captured] = []
 
     @property
     def names(self) -> list[str]:
@@ -323,6 +326,8 @@ class ModelAccess:
 
     def forward(self, x: torch.Tensor, *, what: str | None = None) -> Any:
         """The view's output for ``x``; the model's own errors become a ModelForwardError."""
+        for cap in self._captures:  # each pass starts afresh
+            cap._data = {}
         try:
             return self.view(x)
         except _Stop:
@@ -338,8 +343,12 @@ class ModelAccess:
     ) -> Iterator[Captured]:
         """Record the named layers' outputs in each of this view's forwards (see :func:`recording`)."""
         modules = [self.resolve(n) for n in dict.fromkeys(layers)]
-        with recording(self.view, modules, detach=detach, stop_early=stop_early) as cap:
-            yield cap
+        with recording(None, modules, detach=detach, stop_early=stop_early) as cap:
+            self._captures.append(cap)
+            try:
+                yield cap
+            finally:
+                self._captures.remove(cap)
 
     @contextmanager
     def reader(
@@ -356,7 +365,7 @@ class ModelAccess:
             missing = [n for n in wanted if n not in cap]
             if missing:
                 raise ValueError(f"layer(s) {missing} did not run in the model's forward pass")
-            acts = dict(cap)
+            acts = dict(cap._data)
             if output:
                 t = first_tensor(out)
                 if t is None:
