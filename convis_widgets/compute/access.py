@@ -361,11 +361,11 @@ class ModelAccess:
         wanted = list(dict.fromkeys(layers))
 
         def read(x: torch.Tensor) -> dict[str, torch.Tensor]:
-            out = self.forward(x.to(self.dtype))
-            missing = [n for n in wanted if n not in cap]
-            if missing:
-                raise ValueError(f"layer(s) {missing} did not run in the model's forward pass")
+            out = self.forward(x if x.dtype == self.dtype else x.to(self.dtype))
             acts = dict(cap._data)
+            if len(acts) != len(wanted):
+                missing = [n for n in wanted if n not in acts]
+                raise ValueError(f"layer(s) {missing} did not run in the model's forward pass")
             if output:
                 t = first_tensor(out)
                 if t is None:
