@@ -5,7 +5,7 @@ with its own hooks, so the model is never changed, never carries a hook of ours,
 of techniques, iterators and threads can work on it at once, beside the user's own cells.
 """
 
-from .access import COPY_LIMIT_BYTES, ModelAccess, first_tensor, input_shape, open_model
+from .access import COPY_LIMIT_BYTES, Captured, ModelAccess, first_tensor, input_shape, open_model
 from .activations import activations, channel_grid, channel_mean, grid_cell, grid_shape
 from .errors import InputError, LayerNotFoundError, ModelForwardError, NotSpatialError
 from .filters import (
@@ -19,7 +19,6 @@ from .filters import (
 )
 from .inputs import check_images, expected_input_shape
 from .probe import (
-    Captured,
     LayerInfo,
     ReceptiveField,
     capture,

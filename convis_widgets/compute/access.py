@@ -26,14 +26,11 @@ lists it at).
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -476,9 +473,3 @@ def output_bytes(access: ModelAccess, x1: torch.Tensor) -> int:
     with hooks([(m, "forward", count) for _, m in access.named_modules()]):
         access.forward(x1)
     return max(total[0], x1.numel() * x1.element_size())
-
-
-def is_finite_number(value: object) -> bool:
-    """True for a real number (numpy's too) that is neither NaN nor infinite; bools excluded."""
-    return (isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-            and math.isfinite(float(value)))

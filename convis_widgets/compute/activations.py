@@ -75,7 +75,8 @@ def _as_numpy(act: torch.Tensor | np.ndarray) -> np.ndarray:
 def _scale(a: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
     lo = a.min(axis=axes, keepdims=True)
     span = a.max(axis=axes, keepdims=True) - lo
-    return np.divide(a - lo, span, out=np.zeros_like(a), where=span > 0)
+    scaled: np.ndarray = np.divide(a - lo, span, out=np.zeros_like(a), where=span > 0)
+    return scaled
 
 
 def channel_grid(

@@ -70,7 +70,8 @@ def filter_images(model: nn.Module, layer_name: str, *, mode: str = "auto") -> n
                 f"mode='rgb' needs 3 input channels; layer {layer_name!r} has {w.shape[1]}: "
                 "use mode='channels'"
             )
-        return _minmax(w, (1, 2, 3)).transpose(0, 2, 3, 1).astype(np.float32)
+        rgb: np.ndarray = _minmax(w, (1, 2, 3)).transpose(0, 2, 3, 1).astype(np.float32)
+        return rgb
     if mode == "channels":
         axes = (2, 3) if w.shape[2] * w.shape[3] > 1 else (1, 2, 3)
         return _minmax(w, axes).astype(np.float32)

@@ -11,7 +11,7 @@ from typing import Any
 import ipywidgets as w
 import numpy as np
 import torch
-from traitlets import Bool, Float, Int, Tuple, Unicode, observe, validate
+from traitlets import Bool, Float, HasTraits, Int, TraitType, Tuple, Unicode, observe, validate
 
 from ..compute import optvis
 from ..compute.access import input_shape as input_shape_of
@@ -30,17 +30,71 @@ OBJECTIVES = [
     ("two maps, weighted (joint)", "joint"),
     ("whole layer (DeepDream)", "layer"),
 ]
-INITS = [("multi-scale fluctuations (OIP)", "multiscale"), ("truncated normal", "normal"),
-         ("zeros", "zeros"), ("data-set mean", "mean")]
 # Settings the loop reads every step: a change while running applies from the next step.
-LIVE = ("lr", "l2", "tv", "blur_every", "blur_sigma", "bilateral_every", "clip", "jitter", "scale",
-        "rotate", "pad", "convergence", "stop_on_convergence")
-# Settings fixed when Start is pressed.
-AT_START = ("init", "seed", "steps", "param")
+# Every other row of the settings table is a trait of its own, with a control where the row
+# names one; "report" and "n_reports" are the widget's own (report 0: log-spaced snapshots).
+OWN = ("report", "n_reports")
+MIRRORED = tuple(row.name for row in optvis.TABLE if row.name not in OWN)
+LIVE = tuple(name for name in MIRRORED if optvis.settings.ROWS[name].live)
+AT_START = tuple(name for name in MIRRORED if not optvis.settings.ROWS[name].live)
 DRAW_EVERY_S = 0.1  # the live picture is redrawn at most this often (plus every snapshot)
 
 
-class FeatureVisualizer(ConvisWidget):
+def _trait(row: optvis.Setting) -> TraitType:
+    """The widget trait that mirrors one row of the settings table."""
+    kind = row.kind
+    if kind == "int":
+        return Int(row.default)
+    if kind == "number":
+        return Float(row.default)
+    if kind == "bool":
+        return Bool(row.default)
+    if kind in ("choice", "init"):
+        return Unicode(row.default)
+    return Tuple(default_value=tuple(row.default))  # "range", "ints", "numbers"
+
+
+SettingTraits = type("SettingTraits", (HasTraits,),
+                     {"__doc__": "One trait per mirrored row of `optvis.TABLE`.",
+                      **{name: _trait(optvis.settings.ROWS[name]) for name in MIRRORED}})
+
+
+def _labelled() -> dict[str, Any]:
+    """Keyword arguments shared by the setting controls (a Layout of its own for each)."""
+    return dict(style={"description_width": "9em"}, layout=w.Layout(width="26em"))
+
+
+def _slider_args() -> dict[str, Any]:
+    return dict(continuous_update=False, **_labelled())
+
+
+def _control(row: optvis.Setting) -> w.Widget:
+    """The control a settings-table row asks for (see `optvis.settings.Control`)."""
+    assert row.control is not None
+    kind, *args = row.control
+    label = row.label or row.name
+    if kind == "slider":
+        fmt = {"readout_format": args[3]} if len(args) > 3 else {}
+        return w.FloatSlider(min=args[0], max=args[1], step=args[2], description=label, tooltip=row.help,
+                             **fmt, **_slider_args())
+    if kind == "int_slider":
+        return w.IntSlider(min=args[0], max=args[1], description=label, tooltip=row.help, **_slider_args())
+    if kind == "int":
+        return w.BoundedIntText(min=args[0], max=args[1], description=label, tooltip=row.help,
+                                **_slider_args())
+    if kind == "text":
+        return w.IntText(description=label, tooltip=row.help, **_slider_args())
+    if kind == "log":
+        return w.FloatLogSlider(base=10, min=args[0], max=args[1], step=args[2], readout_format=args[3],
+                                description=label, tooltip=row.help, **_slider_args())
+    if kind == "check":
+        return w.Checkbox(description=label, indent=False, tooltip=row.help)
+    if kind == "dropdown":
+        return w.Dropdown(options=list(args[0]), description=label, tooltip=row.help, **_labelled())
+    raise ValueError(f"setting {row.name!r}: unknown control {kind!r}")
+
+
+class FeatureVisualizer(ConvisWidget, SettingTraits):
     """Pick a layer and a map (or a unit, a class, a pair of maps), tune the regularisers, press Start.
 
     The picture, the objective's curve and snapshots at log-spaced steps (seed 003's OIP
@@ -61,25 +115,6 @@ class FeatureVisualizer(ConvisWidget):
     running = Bool(False, read_only=True)
     step = Int(0, read_only=True)
 
-    # mirrors of optvis.Settings fields, one control each
-    init = Unicode()
-    seed = Int()
-    steps = Int()
-    param = Unicode()
-    lr = Float()
-    convergence = Float()
-    stop_on_convergence = Bool()
-    l2 = Float()
-    tv = Float()
-    blur_every = Int()
-    blur_sigma = Float()
-    bilateral_every = Int()
-    clip = Bool()
-    jitter = Int()
-    scale = Float()
-    rotate = Float()
-    pad = Int()
-
     def __init__(
         self,
         model: torch.nn.Module,
@@ -98,9 +133,8 @@ class FeatureVisualizer(ConvisWidget):
             raise TypeError(f"FeatureVisualizer got unexpected keyword arguments {unknown}; "
                             f"valid choices: {sorted(self._choice_names())}")
         given = settings.replace() if settings is not None else optvis.Settings()
-        for name, value in choices.items():  # fail before any figure exists
-            if name in (*LIVE, *AT_START):
-                given = _checked_setting(given, name, value)
+        # every setting checked together, before any figure exists
+        given = _checked_settings(given, {n: v for n, v in choices.items() if n in MIRRORED})
         super().__init__()
         self.model = model
         c, h, w_ = input_shape_of(model, input_shape, spatial=True)
@@ -133,8 +167,10 @@ class FeatureVisualizer(ConvisWidget):
                          self.single_box, self.gallery_box, self.status, self.errors]
         self.add_class("convis-feature-visualizer")
 
-        for name in (*LIVE, *AT_START):
-            self.set_trait(name, getattr(self.settings, name))
+        for name in MIRRORED:
+            value = getattr(self.settings, name)
+            if name != "init" or isinstance(value, str):  # an image start stays in settings only
+                self.set_trait(name, value)
         self.objective = objective
         self.layer = self._layer_name(layer if layer is not None else self._default_layer())
         self.index = index
@@ -177,49 +213,21 @@ class FeatureVisualizer(ConvisWidget):
         self.target_row = w.HBox([self.index_slider, self.second_slider, self.weight_slider,
                                   self.range_slider, self.contrast_box])
 
-        def labelled() -> dict[str, Any]:
-            """Keyword arguments shared by the setting controls (a Layout of its own for each)."""
-            return dict(style={"description_width": "9em"}, layout=w.Layout(width="26em"))
-
-        def slider() -> dict[str, Any]:
-            return dict(continuous_update=False, **labelled())
-
         self.setting_controls: dict[str, w.Widget] = {
-            "init": w.Dropdown(options=INITS, description="initial image", **labelled()),
-            "seed": w.IntText(description="seed", **slider()),
-            "steps": w.BoundedIntText(min=1, max=100_000, description="steps", **slider()),
-            "param": w.Dropdown(options=[("pixels", "pixel"), ("spectral (FFT, 1/f)", "fft")],
-                                description="parameterisation", **labelled()),
-            "lr": w.FloatLogSlider(base=10, min=-4, max=0.5, step=0.05, description="learning rate (ε)",
-                                   readout_format=".2g", **slider()),
-            "convergence": w.FloatLogSlider(base=10, min=-7, max=-1, step=0.1,
-                                            description="convergence", readout_format=".1e", **slider()),
-            "stop_on_convergence": w.Checkbox(description="stop when converged", indent=False),
-            "l2": w.FloatSlider(min=0, max=1, step=0.005, description="L2 decay", readout_format=".3f",
-                                **slider()),
-            "tv": w.FloatSlider(min=0, max=1, step=0.005, description="total variation",
-                                readout_format=".3f", **slider()),
-            "blur_every": w.IntSlider(min=0, max=32, description="blur every k steps", **slider()),
-            "blur_sigma": w.FloatSlider(min=0.1, max=3.0, step=0.1, description="blur σ (px)", **slider()),
-            "bilateral_every": w.IntSlider(min=0, max=32, description="bilateral every k", **slider()),
-            "clip": w.Checkbox(description="clip to the valid range", indent=False),
-            "jitter": w.IntSlider(min=0, max=16, description="jitter (px)", **slider()),
-            "scale": w.FloatSlider(min=0, max=0.5, step=0.01, description="scale ±", **slider()),
-            "rotate": w.FloatSlider(min=0, max=45, step=1, description="rotate ± (°)", **slider()),
-            "pad": w.IntSlider(min=0, max=16, description="pad (px)", **slider()),
+            row.name: _control(row) for row in optvis.TABLE if row.name in MIRRORED and row.control
         }
         self.report_text = w.BoundedIntText(min=0, max=100_000, description="snapshot every",
                                             tooltip="0: snapshots at log-spaced steps (seed 003); "
-                                                    "k: a snapshot every k steps", **slider())
+                                                    "k: a snapshot every k steps", **_slider_args())
         self.n_reports_text = w.BoundedIntText(min=1, max=8, description="snapshots (log)",
-                                               tooltip="how many log-spaced snapshots", **slider())
+                                               tooltip="how many log-spaced snapshots", **_slider_args())
         for name, control in self.setting_controls.items():
             control.add_class(f"convis-{name.replace('_', '-')}")
-        c = self.setting_controls
-        optimisation = w.VBox([c["init"], c["seed"], c["steps"], c["param"], c["lr"], self.report_text,
-                               self.n_reports_text, c["convergence"], c["stop_on_convergence"]])
-        regularisers = w.VBox([c["l2"], c["tv"], c["blur_every"], c["blur_sigma"], c["bilateral_every"],
-                               c["clip"], c["jitter"], c["scale"], c["rotate"], c["pad"]])
+        shown = {**self.setting_controls, "report": self.report_text, "n_reports": self.n_reports_text}
+        optimisation, regularisers = (
+            w.VBox([shown[row.name] for row in optvis.TABLE if row.group == group and row.name in shown])
+            for group in ("optimisation", "regularisers")
+        )
         self.accordion = w.Accordion(children=[optimisation, regularisers])
         self.accordion.set_title(0, "optimisation")
         self.accordion.set_title(1, "regularisers and transforms (change them while it runs)")
@@ -328,7 +336,7 @@ class FeatureVisualizer(ConvisWidget):
     @validate(*LIVE, *AT_START)
     def _valid_setting(self, proposal):
         name, value = proposal["trait"].name, proposal["value"]
-        _checked_setting(self.settings, name, value)
+        _checked_settings(self.settings, {name: value})
         return value
 
     @validate("mode")
@@ -509,7 +517,7 @@ class FeatureVisualizer(ConvisWidget):
                                      cancel=lambda: job.cancelled):
                 image = record.images[0].numpy()
                 steps.append(record.step)
-                values.append(float(record.activation[0]))
+                values.append(float(record.value[0]))
                 self.result = record
                 snap = record.step in strip or record.done
                 if snap and not (self.snapshots and self.snapshots[-1][0] == record.step):
@@ -534,7 +542,7 @@ class FeatureVisualizer(ConvisWidget):
         rate = record.step / record.elapsed if record.elapsed > 0 else 0.0
         state = "running" if not record.done else f"ended ({record.reason})"
         self._set_status(f"<b>step {record.step}</b> of {self.steps}, {rate:.0f} steps/s, "
-                         f"objective {float(record.activation[0]):.4g}: {state}")
+                         f"objective {float(record.value[0]):.4g}: {state}")
 
     def _finish_single(self, reference) -> None:
         """The quality figure: the activation reached against the best over the data set."""
@@ -544,7 +552,7 @@ class FeatureVisualizer(ConvisWidget):
         kind, layer, index = reference
         best = self._dataset_best(kind, layer, index)
         self.dataset_best = best
-        reached = float(record.activation[0])
+        reached = float(record.value[0])
         with self.draw_lock:
             self.view.set_reference(best)
             self.figure.canvas.draw_idle()
@@ -655,10 +663,11 @@ class FeatureVisualizer(ConvisWidget):
         self._set_status("exported " + ", ".join(p.name for p in written) + f" to {written[0].parent}")
 
 
-def _checked_setting(settings: optvis.Settings, name: str, value: Any) -> optvis.Settings:
-    """``settings`` with ``name`` set to ``value``, checked by `optvis.Settings` itself (the one
-    set of rules); the ValueError names the setting, the value given and what is allowed."""
+def _checked_settings(settings: optvis.Settings, changes: dict[str, Any]) -> optvis.Settings:
+    """``settings`` with ``changes``, checked together by `optvis.Settings` itself (the one set of
+    rules); the ValueError names the settings, the values given and what is allowed."""
     try:
-        return settings.replace(**{name: value})
+        return settings.replace(**changes)
     except ValueError as exc:
-        raise ValueError(f"FeatureVisualizer setting {name}={value!r} refused: {exc}") from None
+        shown = ", ".join(f"{k}={v!r}" for k, v in changes.items())
+        raise ValueError(f"FeatureVisualizer setting {shown} refused: {exc}") from None

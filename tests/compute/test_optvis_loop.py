@@ -56,10 +56,10 @@ def test_records_at_log_steps_and_the_objective_grows(cnn):
     assert [r.step for r in records] == [0, 8, 16, 32, 64]
     assert isinstance(last, Step) and last.reason == "steps"
     assert last.images.dtype == torch.float32 and last.images.device.type == "cpu"
-    assert last.images.shape == (1, *SHAPE) and last.loss.shape == (1,) and last.activation.shape == (1,)
-    assert float(last.activation[0]) > float(records[0].activation[0])
-    torch.testing.assert_close(last.loss, -last.activation)
-    assert bool(last.responded[0]) == (float(last.activation[0]) > 0)
+    assert last.images.shape == (1, *SHAPE) and last.loss.shape == (1,) and last.value.shape == (1,)
+    assert float(last.value[0]) > float(records[0].value[0])
+    torch.testing.assert_close(last.loss, -last.value)
+    assert bool(last.responded[0]) == (float(last.value[0]) > 0)
     assert last.elapsed > 0 and last.rel_change is not None
     assert float(last.images.min()) >= 0 and float(last.images.max()) <= 1
 
@@ -76,7 +76,7 @@ def test_reproducible_from_a_seed(cnn):
     a, _ = final(run(cnn, obj.channel("3", 1), SHAPE, **kw))
     b, _ = final(run(cnn, obj.channel("3", 1), SHAPE, **kw))
     c, _ = final(run(cnn, obj.channel("3", 1), SHAPE, **{**kw, "seed": 4}))
-    assert torch.equal(a.images, b.images) and torch.equal(a.activation, b.activation)
+    assert torch.equal(a.images, b.images) and torch.equal(a.value, b.value)
     assert not torch.equal(a.images, c.images)
 
 
@@ -146,7 +146,7 @@ def test_transforms_pad_adam_and_fft_run(cnn):
     for kw in (dict(jitter=2, scale=0.1, rotate=10.0, pad=3), dict(optimizer="adam", lr=0.05),
                dict(param="fft", optimizer="adam", lr=0.05), dict(pad=2)):
         last, records = final(run(cnn, obj.class_logit(0), SHAPE, steps=12, precursor=0, **kw))
-        assert float(last.activation[0]) > float(records[0].activation[0]), kw
+        assert float(last.value[0]) > float(records[0].value[0]), kw
 
 
 def test_converged_and_unresponsive_reasons(cnn):
@@ -196,7 +196,7 @@ def test_cuda_model(cnn, no_hooks):
     cnn.cuda()
     before = model_checksum(cnn)
     last, _ = final(run(cnn, obj.channel("3", 0), SHAPE, steps=10, jitter=1, rotate=5.0, precursor=4))
-    assert last.images.device.type == "cpu" and float(last.activation[0]) > 0
+    assert last.images.device.type == "cpu" and float(last.value[0]) > 0
     assert next(cnn.parameters()).device.type == "cuda" and model_checksum(cnn) == before
     no_hooks(cnn)
 
@@ -252,3 +252,9 @@ def test_a_nan_image_is_never_returned_even_when_the_loss_stays_finite():
     last = records[-1]
     assert last.done and last.reason == "nonfinite" and last.step == 0
     assert all(bool(torch.isfinite(r.images).all()) for r in records)
+
+
+def test_the_old_name_of_a_steps_value_still_works_and_says_so(cnn):
+    last, _ = final(run(cnn, obj.channel("3", 0), SHAPE, steps=2))
+    with pytest.warns(DeprecationWarning, match="Step.value"):
+        assert torch.equal(last.activation, last.value)

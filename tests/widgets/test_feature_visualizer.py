@@ -362,3 +362,67 @@ def test_start_and_reset_errors_are_shown_in_the_widget():
         assert "lr must be" in fv.errors.outputs[-1]["text"] and not fv.running
     finally:
         fv.close()
+
+
+def _other_value(row):
+    """A valid value other than the row's default, made from the row alone."""
+    from convis_widgets.compute.optvis.settings import is_int
+
+    d = row.default
+    if row.kind == "bool":
+        return not d
+    if row.kind in ("choice", "init"):
+        return next(c for c in row.choices if c != d and c != "mean")
+    if row.kind == "report":
+        return 3
+    if row.kind == "range":
+        return (0.0, 2.0)
+    if row.kind == "ints":
+        return tuple(d[:2])
+    if row.kind == "numbers":
+        return tuple(v / 2 for v in d[:2])
+    if row.name == "steps":
+        return 3
+    if is_int(d):
+        return d + 1
+    if row.control is not None and row.control[0] == "log":  # inside the slider's range
+        return float(10 ** ((row.control[1] + row.control[2]) / 2))
+    if row.control is not None and row.control[0] == "slider":
+        lo, hi, step = row.control[1:4]
+        value = round(lo + step * round((hi - lo) / (3 * step)), 6)  # a third of the way, on a step
+        return value if value != d else hi
+    high = row.high if row.high is not None else d + 1.0
+    return (d + high) / 2 if d < high else d / 2
+
+
+def test_every_row_of_the_settings_table_is_a_choice_of_the_widget_and_round_trips(cnn, tmp_path):
+    """The table is the one place a setting is written: the widget takes each row as a keyword,
+    shows it (a trait; a control where the row names one) and its export brings it back."""
+    from convis_widgets.compute import optvis
+
+    choices = {row.name: _other_value(row) for row in optvis.TABLE}
+    for row in optvis.TABLE:
+        assert choices[row.name] != row.default and row.problem(choices[row.name]) is None, row.name
+    fv = FeatureVisualizer(cnn, **choices)
+    try:
+        for row in optvis.TABLE:
+            assert getattr(fv, row.name) == choices[row.name], row.name
+            if row.name not in ("report", "n_reports"):
+                assert getattr(fv.settings, row.name) == choices[row.name], row.name
+            if row.control is not None:
+                control = fv.setting_controls[row.name]
+                assert control.value == choices[row.name], row.name
+                if row.choices:  # a dropdown offers every choice the row allows
+                    assert sorted(v for _, v in control.options) == sorted(row.choices), row.name
+        fv.start()
+        assert fv.wait(60)
+        fv.export(tmp_path)
+    finally:
+        fv.close()
+    again = FeatureVisualizer(cnn)
+    try:
+        again.load_settings(tmp_path / "settings.json")
+        for row in optvis.TABLE:
+            assert getattr(again, row.name) == choices[row.name], row.name
+    finally:
+        again.close()

@@ -181,7 +181,7 @@ class _RectifiedReLUMode(TorchFunctionMode):
         )
         if func in _RELUS_OUT or func in _RELUS_INPLACE:
             x = args[0]
-            out = _RectifiedReLU.apply(x, self.guided)
+            out = _RectifiedReLU.apply(x, self.guided)  # type: ignore[no-untyped-call]  # torch's own stub
             if inplace:
                 return x.copy_(out)
             return out

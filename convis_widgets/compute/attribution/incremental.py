@@ -149,7 +149,7 @@ def _op_for(node: torch.fx.Node, prev: torch.fx.Node, gm: torch.fx.GraphModule) 
         return _module_op(node, gm.get_submodule(str(node.target)))
     if node.op == "call_function" and node.target in _POINTWISE_FUNCTIONS:
         fn = node.target
-        return _Op(node, lambda x: fn(x, *rest, **kwargs))  # type: ignore[operator]
+        return _Op(node, lambda x: fn(x, *rest, **kwargs))
     if node.op == "call_method" and node.target in _POINTWISE_METHODS:
         method = str(node.target)
         return _Op(node, lambda x: getattr(x, method)(*rest, **kwargs))

@@ -1,8 +1,8 @@
 """Initial images for feature visualisation, reproducible from a seed.
 
-OIP multi-scale fluctuations (seed 003), truncated normal noise (seed 001), a blank image or the
-data-set mean (seed 004), or the user's own image. All are made on the CPU with their own
-``torch.Generator``, so a seed gives the same start on every device.
+OIP multi-scale fluctuations (seed 003), truncated normal noise (seed 001), Lucent's random 1/f
+spectrum, a blank image or the data-set mean (seed 004), or the user's own image. All are made on
+the CPU with their own ``torch.Generator``, so a seed gives the same start on every device.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InputError
+from . import param
 from .regularizers import gaussian_blur
 
-KINDS = ("multiscale", "normal", "zeros", "mean")
+KINDS = ("multiscale", "normal", "zeros", "mean", "spectrum")
 OIP_GRIDS = (3, 7, 14, 28)
 """Seed 003's grid sizes for a 28-px image: long-scale (3x3, 7x7) to pixel-scale fluctuations."""
 OIP_AMPLITUDES = (0.3, 0.2, 0.05, 0.0)
@@ -90,6 +91,30 @@ def truncated_normal(
     return (lo + (hi - lo) * (0.5 + std * noise)).clamp_(lo, hi)
 
 
+def spectral_noise(
+    shape: Sequence[int],
+    *,
+    batch: int = 1,
+    seed: int = 0,
+    sd: float = param.SPECTRUM_SD,
+    decay: float = 1.0,
+    decorrelate: bool = True,
+    value_range: ValueRange = (0.0, 1.0),
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Lucent's start (``param.image(fft=True, decorrelate=True)``): a spectrum of normal noise of
+    ``sd``, made an image as the ``fft`` parameterisation does (1/f^decay, divided by 4, ImageNet
+    colour correlation for 3 channels, sigmoid). Grey-ish, smooth, with correlated colours; the
+    ``fft`` parameterisation started from it holds Lucent's spectrum (its image exactly)."""
+    c, h, w = _shape(shape)
+    g = generator if generator is not None else _generator(seed)
+    spectrum = torch.randn((batch, c, h, w // 2 + 1, 2), generator=g) * float(sd)
+    with torch.no_grad():
+        x = param.spectrum_image(spectrum, (h, w), decorrelate=decorrelate, decay=decay,
+                                 value_range=value_range)
+    return x.clamp_(*value_range)
+
+
 def _data_images(data: Any) -> torch.Tensor:
     images = getattr(data, "images", data)
     if isinstance(images, np.ndarray):
@@ -139,13 +164,15 @@ def initial_image(
     **kw: Any,
 ) -> torch.Tensor:
     """(batch, C, H, W) CPU start images: ``kind`` is "multiscale", "normal", "zeros", "mean"
-    (needs ``data``) or an image (tensor/array) of the model's input shape."""
+    (needs ``data``), "spectrum" (Lucent's) or an image (tensor/array) of the model's input shape."""
     if not isinstance(kind, str):
         return user_image(shape, kind, batch=batch)
     if kind == "multiscale":
         return multiscale(shape, batch=batch, seed=seed, value_range=value_range, **kw)
     if kind == "normal":
         return truncated_normal(shape, batch=batch, seed=seed, value_range=value_range, **kw)
+    if kind == "spectrum":
+        return spectral_noise(shape, batch=batch, seed=seed, value_range=value_range, **kw)
     if kw:
         raise TypeError(f"initial image {kind!r} takes no options, got {sorted(kw)}")
     c, h, w = _shape(shape)

@@ -108,8 +108,8 @@ def iter_render_layer(
         quality = None
         if part_max is not None:
             nan = torch.full_like(part_max, float("nan"))
-            quality = torch.where(part_max > 0, final.activation / part_max, nan)
-        yield LayerRender(part, final.images, final.activation, final.responded, part_max, quality)
+            quality = torch.where(part_max > 0, final.value / part_max, nan)
+        yield LayerRender(part, final.images, final.value, final.responded, part_max, quality)
         if final.reason == "cancelled":
             return
 

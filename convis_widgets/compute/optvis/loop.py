@@ -11,136 +11,79 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..access import ModelAccess, is_finite_number, open_model
+from ..access import ModelAccess, open_model
 from . import init as init_images
 from . import param as parameterisations
 from . import regularizers as reg
 from .objectives import OUTPUT, Objective
+from .settings import FIELDS, ROWS, TABLE
 from .transforms import center_crop, compose, pad, random_affine
 
-OPTIMIZERS = ("ascent", "adam")
 UNRESPONSIVE_PATIENCE = 10
 """Steps with every objective value exactly zero after which a run ends as "unresponsive"."""
 
 
-@dataclass
-class _SettingsFields:
-    steps: int = 256
-    lr: float = 0.02
-    optimizer: str = "ascent"
-    report: str | int = "log"
-    n_reports: int = 6
-    convergence: float = 2e-4
-    stop_on_convergence: bool = False
-    init: Any = "multiscale"
-    seed: int = 0
-    param: str = "pixel"
-    decorrelate: bool = True
-    fft_decay: float = 1.0
-    batch: int = 1
-    value_range: tuple[float, float] = (0.0, 1.0)
-    l2: float = 0.0
-    tv: float = 0.0
-    blur_every: int = 4
-    blur_sigma: float = 0.5
-    bilateral_every: int = 0
-    bilateral_sigma_space: float = 1.0
-    bilateral_sigma_range: float = 0.1
-    clip: bool = True
-    jitter: int = 0
-    scale: float = 0.0
-    rotate: float = 0.0
-    pad: int = 0
-    precursor: int = 16
-    init_grids: tuple[int, ...] = init_images.OIP_GRIDS
-    init_amplitudes: tuple[float, ...] = init_images.OIP_AMPLITUDES
-    init_smooth: float = 0.0
+class Settings:
+    """Every choice of a run, with defaults for the 28-32 px CNNs our users train: one attribute per
+    row of :data:`.settings.TABLE` (its help lines: ``optvis.settings.docs()``).
 
-
-class Settings(_SettingsFields):
-    """Every choice of a run, with defaults for the 28-32 px CNNs our users train.
-
-    steps: gradient updates (records run from step 0, the start, to step ``steps``); lr: step size
-    (``ascent``: each step moves the image by lr times the RMS-normalised gradient, seed 003's
-    epsilon; ``adam``: Adam's lr);
-    report: "log" (seed 003's doubling steps, ``n_reports`` of them) or k (every k steps);
-    convergence: relative change of the loss since half the steps, below which the run counts as
-    converged; init: "multiscale" | "normal" | "zeros" | "mean" | an image; param: "pixel" | "fft";
-    value_range: the model's valid input range (clip keeps it); l2, tv: penalty weights; blur_every /
-    bilateral_every: filter the image every k steps (0: never); jitter (px), scale (+-share), rotate
-    (+-degrees), pad (px): random transforms per step; precursor: candidate starts scored before the
-    run (0: none). Fields are read every step, so changing them on a running loop's object applies
-    from the next step (steps, init, seed, param, precursor only at the start).
+    Settings marked live are read every step, so changing them on a running loop's object applies
+    from the next step; the others (steps, init, seed, param, precursor, ...) only at the start.
     """
+
+    __slots__ = ("_data",)
 
     def __init__(self, **kw: Any) -> None:
         unknown = sorted(set(kw) - set(FIELDS))
         if unknown:
             raise TypeError(f"unknown setting(s) {unknown}; valid settings: {', '.join(FIELDS)}")
-        super().__init__(**kw)
-        for name in ("value_range", "init_grids", "init_amplitudes"):
-            value = getattr(self, name)
+        object.__setattr__(self, "_data", {row.name: row.default for row in TABLE})
+        for name, value in kw.items():
+            setattr(self, name, value)
+        self.validate()
+
+    def __getattr__(self, name: str) -> Any:
+        if name != "_data" and name in self._data:
+            return self._data[name]
+        raise AttributeError(f"Settings has no setting {name!r}; valid settings: {', '.join(FIELDS)}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name not in ROWS:
+            raise AttributeError(f"Settings has no setting {name!r}; valid settings: {', '.join(FIELDS)}")
+        if ROWS[name].kind in ("range", "ints", "numbers"):
             if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
                 raise ValueError(f"{name} must be a sequence of numbers, got {value!r}")
-            setattr(self, name, tuple(value))
-        self.validate()
+            value = tuple(value)
+        self._data[name] = value
 
     def validate(self) -> None:
         """Raise a ValueError that names every setting with an impossible value, what it got and
-        what is allowed."""
-        problems = []
-
-        def need(ok: bool, name: str, allowed: str) -> None:
-            if not ok:
-                problems.append(f"{name} must be {allowed}, got {getattr(self, name)!r}")
-
-        for name, low in _INTS.items():
-            v = getattr(self, name)
-            need(_is_int(v) and v >= low, name, f"an int >= {low}")
-        for name in _NUMBERS:
-            v = getattr(self, name)
-            need(is_finite_number(v) and v >= 0, name, "a finite number >= 0")
-        for name in ("clip", "decorrelate", "stop_on_convergence"):
-            need(isinstance(getattr(self, name), (bool, np.bool_)), name, "True or False")
-        need(self.optimizer in OPTIMIZERS, "optimizer", f"one of {OPTIMIZERS}")
-        need(self.param in parameterisations.KINDS, "param", f"one of {parameterisations.KINDS}")
-        report = self.report
-        need(report == "log" or (not isinstance(report, str) and _is_int(report) and report >= 1), "report",
-             '"log" or an int k >= 1 (every k steps)')
-        rng = self.value_range
-        need(len(rng) == 2 and all(map(is_finite_number, rng)) and rng[0] < rng[1], "value_range",
-             "(low, high) finite numbers with low < high")
-        need(is_finite_number(self.scale) and 0 <= self.scale < 1, "scale",
-             "the +- share of zoom, 0 <= scale < 1")
-        need(is_finite_number(self.blur_sigma) and self.blur_sigma > 0, "blur_sigma", "a finite number > 0")
-        for name in ("bilateral_sigma_space", "bilateral_sigma_range"):
-            v = getattr(self, name)
-            need(is_finite_number(v) and v > 0, name, "a finite number > 0")
-        need(all(_is_int(g) and g >= 1 for g in self.init_grids), "init_grids", "ints >= 1")
-        need(all(map(is_finite_number, self.init_amplitudes)), "init_amplitudes", "finite numbers")
-        need(len(self.init_grids) == len(self.init_amplitudes), "init_amplitudes",
-             f"one amplitude per grid ({len(self.init_grids)} grids)")
-        if isinstance(self.init, str):
-            need(self.init in init_images.KINDS, "init", f"one of {init_images.KINDS} or an image")
-        elif isinstance(self.init, (torch.Tensor, np.ndarray)):
-            image = torch.as_tensor(self.init)
+        what is allowed (the rules of :data:`.settings.TABLE`, and the checks across settings)."""
+        problems = [p for row in TABLE if (p := row.problem(self._data[row.name])) is not None]
+        if len(self.init_grids) != len(self.init_amplitudes):
+            problems.append(f"init_amplitudes must be one amplitude per grid ({len(self.init_grids)} grids), "
+                            f"got {self.init_amplitudes!r}")
+        init = self.init
+        if isinstance(init, (torch.Tensor, np.ndarray)):
+            image = torch.as_tensor(init)
             if not image.is_floating_point():
                 problems.append(f"init image must hold floats in value_range {self.value_range}, got dtype "
                                 f"{image.dtype}: convert it first, e.g. x.float() / 255")
             elif not bool(torch.isfinite(image).all()):
                 problems.append("init image contains NaN or Inf values")
-        else:
+        elif not isinstance(init, str):
             problems.append(f"init must be one of {init_images.KINDS} or an image tensor/array, got "
-                            f"{type(self.init).__name__}")
+                            f"{type(init).__name__}")
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -149,7 +92,7 @@ class Settings(_SettingsFields):
         return Settings(**{**self._values(), **changes})
 
     def _values(self) -> dict[str, Any]:
-        return {f: getattr(self, f) for f in FIELDS}
+        return dict(self._data)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able fields (tuples become lists, an image init a nested list)."""
@@ -174,9 +117,12 @@ class Settings(_SettingsFields):
 
     @classmethod
     def imagenet(cls, **changes: Any) -> Settings:
-        """Preset for 224-px ImageNet-style models (Lucent's recipe): spectral parameterisation with
-        decorrelated colour, Adam 0.05, pad 12, jitter 8, zoom 0.9-1.1, rotation +-10 degrees."""
-        base = dict(steps=512, lr=0.05, optimizer="adam", param="fft", init="normal", clip=False,
+        """Preset for 224-px ImageNet-style models (Lucent's recipe): Lucent's start (a random
+        spectrum, randn * 0.01: ``init="spectrum"``) in the spectral parameterisation (1/f scaling,
+        divided by 4, decorrelated colour, sigmoid), Adam 0.05, pad 12, jitter 8, zoom 0.9-1.1,
+        rotation +-10 degrees. Its start, contrast and step sizes match
+        ``lucent.optvis.param.image(w, fft=True, decorrelate=True)``."""
+        base = dict(steps=512, lr=0.05, optimizer="adam", param="fft", init="spectrum", clip=False,
                     blur_every=0, jitter=8, scale=0.1, rotate=10.0, pad=12, precursor=0)
         return cls(**{**base, **changes})
 
@@ -188,37 +134,33 @@ class Settings(_SettingsFields):
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        defaults = Settings.__new__(Settings)
-        _SettingsFields.__init__(defaults)
         changed = {k: v for k, v in self._values().items()
-                   if not isinstance(v, torch.Tensor) and v != getattr(defaults, k)}
+                   if not isinstance(v, torch.Tensor) and v != ROWS[k].default}
         shown = ", ".join(f"{k}={v!r}" for k, v in changed.items())
         return f"Settings({shown})"
 
 
-FIELDS = tuple(f.name for f in fields(_SettingsFields))
-_INTS = {"steps": 1, "batch": 1, "n_reports": 1, "seed": 0, "blur_every": 0, "bilateral_every": 0,
-         "jitter": 0, "pad": 0, "precursor": 0}
-_NUMBERS = ("lr", "l2", "tv", "convergence", "rotate", "fft_decay", "init_smooth")
-
-
-def _is_int(v: object) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
-
-
 @dataclass
 class Step:
-    """One report of the loop. ``step`` counts the updates done; images are CPU float32 (B, C, H, W)."""
+    """One report of the loop. ``step`` counts the updates done; images are CPU float32 (B, C, H, W);
+    ``value``: the objective's value for each image (``loss`` adds the penalties and flips the sign)."""
 
     step: int
     images: torch.Tensor
     loss: torch.Tensor
-    activation: torch.Tensor
+    value: torch.Tensor
     done: bool = False
     reason: str | None = None
     rel_change: float | None = None
     elapsed: float = 0.0
     responded: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.bool))
+
+    @property
+    def activation(self) -> torch.Tensor:
+        """Old name of :attr:`value` (it holds the objective's value, not an activation)."""
+        warnings.warn("Step.activation is now Step.value (the objective's value)", DeprecationWarning,
+                      stacklevel=2)
+        return self.value
 
 
 def report_steps(steps: int, report: str | int = "log", n_reports: int = 6) -> list[int]:
@@ -304,6 +246,8 @@ def _start_images(live: Settings, shape: tuple[int, int, int], batch: int, data:
     kw: dict[str, Any] = {}
     if isinstance(live.init, str) and live.init == "multiscale":
         kw = dict(grids=live.init_grids, amplitudes=live.init_amplitudes, smooth=live.init_smooth)
+    elif isinstance(live.init, str) and live.init == "spectrum":  # Lucent's start for this spectrum
+        kw = dict(decay=live.fft_decay, decorrelate=live.decorrelate)
     return init_images.initial_image(live.init, shape, live.seed, batch=batch, data=data,
                                       value_range=live.value_range, **kw)
 

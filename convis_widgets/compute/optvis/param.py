@@ -14,6 +14,12 @@ COLOR_SVD_SQRT = torch.tensor([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -
 """Square root of ImageNet's colour correlation (Lucid/Lucent), columns = decorrelated channels."""
 COLOR_MATRIX = COLOR_SVD_SQRT / COLOR_SVD_SQRT.norm(dim=0).max()
 EDGE = 1e-4  # keeps logit finite when an initial image touches the range ends
+SPECTRUM_DIVISOR = 4.0
+"""Lucid's "magic" constant: the inverse FFT's output is divided by it before the colour matrix and
+the sigmoid (Lucent, lucent/optvis/param/spatial.py, fft_image); it cuts the image's contrast and
+every step's effect on it by 4, which keeps Adam at lr 0.05 from saturating the image."""
+SPECTRUM_SD = 0.01
+"""Standard deviation of Lucent's random start spectrum (``randn * sd``, spatial.py fft_image)."""
 
 KINDS = ("pixel", "fft")
 
@@ -38,17 +44,52 @@ def _mix(x: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
     return torch.einsum("ij,bjhw->bihw", matrix.to(x), x)
 
 
+def _spectrum_to_image(spec: torch.Tensor, scale: torch.Tensor, size: tuple[int, int], colour: bool,
+                       value_range: tuple[float, float], divisor: float) -> torch.Tensor:
+    """lo + (hi - lo) * sigmoid(colour(irfft2(scale * spectrum) / divisor)); ``spec`` is the
+    (B, C, H, W // 2 + 1, 2) real/imaginary pair."""
+    lo, hi = value_range
+    x = torch.fft.irfft2(torch.view_as_complex(spec) * scale, s=size, norm="ortho") / divisor
+    if colour:
+        x = _mix(x, COLOR_MATRIX)
+    return lo + (hi - lo) * torch.sigmoid(x)
+
+
+def spectrum_image(
+    spectrum: torch.Tensor,
+    size: tuple[int, int],
+    *,
+    decorrelate: bool = True,
+    decay: float = 1.0,
+    value_range: tuple[float, float] = (0.0, 1.0),
+    divisor: float = SPECTRUM_DIVISOR,
+) -> torch.Tensor:
+    """The image :func:`fft` makes of a (B, C, H, W // 2 + 1, 2) spectrum (real, imaginary last),
+    for an image of ``size`` (H, W); colour decorrelation for 3 channels only."""
+    h, w = size
+    if spectrum.ndim != 5 or spectrum.shape[-1] != 2 or tuple(spectrum.shape[2:4]) != (h, w // 2 + 1):
+        raise ValueError(f"spectrum must have shape (B, C, {h}, {w // 2 + 1}, 2) for a {h}x{w} image, "
+                         f"got {tuple(spectrum.shape)}")
+    scale = spectrum_scale(h, w, decay, device=spectrum.device, dtype=spectrum.dtype)
+    colour = decorrelate and spectrum.shape[1] == 3
+    return _spectrum_to_image(spectrum.contiguous(), scale, (h, w), colour, value_range, divisor)
+
+
 def fft(
     init: torch.Tensor,
     *,
     decorrelate: bool = True,
     decay: float = 1.0,
     value_range: tuple[float, float] = (0.0, 1.0),
+    divisor: float = SPECTRUM_DIVISOR,
 ) -> tuple[list[torch.Tensor], ImageFn]:
-    """Spectral parameterisation: image = lo + (hi - lo) * sigmoid(colour(irfft2(scale * spectrum))).
+    """Spectral parameterisation (Lucent's ``param.image(fft=True, decorrelate=True)``):
+    image = lo + (hi - lo) * sigmoid(colour(irfft2(scale * spectrum) / divisor)), with the 1/f^decay
+    ``scale`` of :func:`spectrum_scale` and Lucid's divisor 4.
 
     The spectrum starts at the one that reproduces ``init`` (up to the range ends), so every initial
-    image works; colour decorrelation is used for 3-channel models only.
+    image works; ``init="spectrum"`` (:func:`.init.spectral_noise`) gives Lucent's own random start.
+    Colour decorrelation is used for 3-channel models only.
     """
     b, c, h, w = init.shape
     lo, hi = value_range
@@ -59,14 +100,11 @@ def fft(
         pre = torch.log(unit) - torch.log1p(-unit)
         if colour:
             pre = _mix(pre, torch.linalg.inv(COLOR_MATRIX))
-        spec = torch.fft.rfft2(pre, norm="ortho") / scale
+        spec = torch.fft.rfft2(pre * divisor, norm="ortho") / scale
     param = torch.view_as_real(spec).contiguous().requires_grad_(True)
 
     def image() -> torch.Tensor:
-        x = torch.fft.irfft2(torch.view_as_complex(param) * scale, s=(h, w), norm="ortho")
-        if colour:
-            x = _mix(x, COLOR_MATRIX)
-        return lo + (hi - lo) * torch.sigmoid(x)
+        return _spectrum_to_image(param, scale, (h, w), colour, value_range, divisor)
 
     return [param], image
 

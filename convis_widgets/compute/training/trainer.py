@@ -239,7 +239,7 @@ class Trainer:
         for epoch in range(cfg.epochs):
             order = torch.randperm(len(self.train_x), generator=self.shuffle)
             loss_sum, seen = 0.0, 0
-            for b, idx in enumerate(order.split(cfg.batch_size), start=1):
+            for b, idx in enumerate(torch.split(order, cfg.batch_size), start=1):
                 if cancelled(self.cancel):
                     self.end("cancelled", f"stopped by the user at epoch {epoch + 1}, batch {b}")
                     return
@@ -259,7 +259,7 @@ class Trainer:
                                        "stopped there (try a lower learning rate)")
                     return
                 self.optimizer.zero_grad()
-                loss.backward()
+                torch.autograd.backward(loss)
                 self.optimizer.step()
                 if self.schedule is not None:
                     self.schedule.step()
