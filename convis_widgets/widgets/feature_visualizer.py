@@ -11,7 +11,7 @@ from typing import Any
 import ipywidgets as w
 import numpy as np
 import torch
-from traitlets import Bool, Float, HasTraits, Int, TraitType, Tuple, Unicode, observe, validate
+from traitlets import Bool, Float, Int, Tuple, Unicode, observe, validate
 
 from ..compute import optvis
 from ..compute.access import input_shape as input_shape_of
@@ -22,6 +22,7 @@ from ..data import builtin_for
 from ..render import save_png
 from ..render.optvis import GalleryView, OptvisView, save_gif, save_picture, save_strip
 from .base import ConvisWidget
+from .setting_controls import AT_START, LIVE, MIRRORED, SettingTraits, setting_control, slider_args
 
 OBJECTIVES = [
     ("channel: mean of one map", "channel"),
@@ -31,67 +32,7 @@ OBJECTIVES = [
     ("whole layer (DeepDream)", "layer"),
 ]
 # Settings the loop reads every step: a change while running applies from the next step.
-# Every other row of the settings table is a trait of its own, with a control where the row
-# names one; "report" and "n_reports" are the widget's own (report 0: log-spaced snapshots).
-OWN = ("report", "n_reports")
-MIRRORED = tuple(row.name for row in optvis.TABLE if row.name not in OWN)
-LIVE = tuple(name for name in MIRRORED if optvis.settings.ROWS[name].live)
-AT_START = tuple(name for name in MIRRORED if not optvis.settings.ROWS[name].live)
 DRAW_EVERY_S = 0.1  # the live picture is redrawn at most this often (plus every snapshot)
-
-
-def _trait(row: optvis.Setting) -> TraitType:
-    """The widget trait that mirrors one row of the settings table."""
-    kind = row.kind
-    if kind == "int":
-        return Int(row.default)
-    if kind == "number":
-        return Float(row.default)
-    if kind == "bool":
-        return Bool(row.default)
-    if kind in ("choice", "init"):
-        return Unicode(row.default)
-    return Tuple(default_value=tuple(row.default))  # "range", "ints", "numbers"
-
-
-SettingTraits = type("SettingTraits", (HasTraits,),
-                     {"__doc__": "One trait per mirrored row of `optvis.TABLE`.",
-                      **{name: _trait(optvis.settings.ROWS[name]) for name in MIRRORED}})
-
-
-def _labelled() -> dict[str, Any]:
-    """Keyword arguments shared by the setting controls (a Layout of its own for each)."""
-    return dict(style={"description_width": "9em"}, layout=w.Layout(width="26em"))
-
-
-def _slider_args() -> dict[str, Any]:
-    return dict(continuous_update=False, **_labelled())
-
-
-def _control(row: optvis.Setting) -> w.Widget:
-    """The control a settings-table row asks for (see `optvis.settings.Control`)."""
-    assert row.control is not None
-    kind, *args = row.control
-    label = row.label or row.name
-    if kind == "slider":
-        fmt = {"readout_format": args[3]} if len(args) > 3 else {}
-        return w.FloatSlider(min=args[0], max=args[1], step=args[2], description=label, tooltip=row.help,
-                             **fmt, **_slider_args())
-    if kind == "int_slider":
-        return w.IntSlider(min=args[0], max=args[1], description=label, tooltip=row.help, **_slider_args())
-    if kind == "int":
-        return w.BoundedIntText(min=args[0], max=args[1], description=label, tooltip=row.help,
-                                **_slider_args())
-    if kind == "text":
-        return w.IntText(description=label, tooltip=row.help, **_slider_args())
-    if kind == "log":
-        return w.FloatLogSlider(base=10, min=args[0], max=args[1], step=args[2], readout_format=args[3],
-                                description=label, tooltip=row.help, **_slider_args())
-    if kind == "check":
-        return w.Checkbox(description=label, indent=False, tooltip=row.help)
-    if kind == "dropdown":
-        return w.Dropdown(options=list(args[0]), description=label, tooltip=row.help, **_labelled())
-    raise ValueError(f"setting {row.name!r}: unknown control {kind!r}")
 
 
 class FeatureVisualizer(ConvisWidget, SettingTraits):
@@ -214,13 +155,13 @@ class FeatureVisualizer(ConvisWidget, SettingTraits):
                                   self.range_slider, self.contrast_box])
 
         self.setting_controls: dict[str, w.Widget] = {
-            row.name: _control(row) for row in optvis.TABLE if row.name in MIRRORED and row.control
+            row.name: setting_control(row) for row in optvis.TABLE if row.name in MIRRORED and row.control
         }
         self.report_text = w.BoundedIntText(min=0, max=100_000, description="snapshot every",
                                             tooltip="0: snapshots at log-spaced steps (seed 003); "
-                                                    "k: a snapshot every k steps", **_slider_args())
+                                                    "k: a snapshot every k steps", **slider_args())
         self.n_reports_text = w.BoundedIntText(min=1, max=8, description="snapshots (log)",
-                                               tooltip="how many log-spaced snapshots", **_slider_args())
+                                               tooltip="how many log-spaced snapshots", **slider_args())
         for name, control in self.setting_controls.items():
             control.add_class(f"convis-{name.replace('_', '-')}")
         shown = {**self.setting_controls, "report": self.report_text, "n_reports": self.n_reports_text}

@@ -1,0 +1,72 @@
+"""The optimisation settings as widgets: a trait and (where the row names one) a control for every
+row of `optvis.settings.TABLE`, made in one place for any widget that shows them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets as w
+from traitlets import Bool, Float, HasTraits, Int, TraitType, Tuple, Unicode
+
+from ..compute import optvis
+
+# Every other row of the settings table is a trait of its own, with a control where the row
+# names one; "report" and "n_reports" are the widget's own (report 0: log-spaced snapshots).
+OWN = ("report", "n_reports")
+MIRRORED = tuple(row.name for row in optvis.TABLE if row.name not in OWN)
+LIVE = tuple(name for name in MIRRORED if optvis.settings.ROWS[name].live)
+AT_START = tuple(name for name in MIRRORED if not optvis.settings.ROWS[name].live)
+
+
+def setting_trait(row: optvis.Setting) -> TraitType:
+    """The widget trait that mirrors one row of the settings table."""
+    kind = row.kind
+    if kind == "int":
+        return Int(row.default)
+    if kind == "number":
+        return Float(row.default)
+    if kind == "bool":
+        return Bool(row.default)
+    if kind in ("choice", "init"):
+        return Unicode(row.default)
+    return Tuple(default_value=tuple(row.default))  # "range", "ints", "numbers"
+
+
+SettingTraits = type("SettingTraits", (HasTraits,),
+                     {"__doc__": "One trait per mirrored row of `optvis.TABLE`.",
+                      **{name: setting_trait(optvis.settings.ROWS[name]) for name in MIRRORED}})
+
+
+def labelled() -> dict[str, Any]:
+    """Keyword arguments shared by the setting controls (a Layout of its own for each)."""
+    return dict(style={"description_width": "9em"}, layout=w.Layout(width="26em"))
+
+
+def slider_args() -> dict[str, Any]:
+    return dict(continuous_update=False, **labelled())
+
+
+def setting_control(row: optvis.Setting) -> w.Widget:
+    """The control a settings-table row asks for (see `optvis.settings.Control`)."""
+    assert row.control is not None
+    kind, *args = row.control
+    label = row.label or row.name
+    if kind == "slider":
+        fmt = {"readout_format": args[3]} if len(args) > 3 else {}
+        return w.FloatSlider(min=args[0], max=args[1], step=args[2], description=label, tooltip=row.help,
+                             **fmt, **slider_args())
+    if kind == "int_slider":
+        return w.IntSlider(min=args[0], max=args[1], description=label, tooltip=row.help, **slider_args())
+    if kind == "int":
+        return w.BoundedIntText(min=args[0], max=args[1], description=label, tooltip=row.help,
+                                **slider_args())
+    if kind == "text":
+        return w.IntText(description=label, tooltip=row.help, **slider_args())
+    if kind == "log":
+        return w.FloatLogSlider(base=10, min=args[0], max=args[1], step=args[2], readout_format=args[3],
+                                description=label, tooltip=row.help, **slider_args())
+    if kind == "check":
+        return w.Checkbox(description=label, indent=False, tooltip=row.help)
+    if kind == "dropdown":
+        return w.Dropdown(options=list(args[0]), description=label, tooltip=row.help, **labelled())
+    raise ValueError(f"setting {row.name!r}: unknown control {kind!r}")
