@@ -167,3 +167,9 @@ def test_a_forward_that_raises_mid_run_leaves_the_model_as_it_was(fail_on, no_ho
     assert model_checksum(model) == before
     assert model.training
     no_hooks(model)
+
+
+def test_occlusion_and_occlusion_map_share_their_defaults():
+    model = seed_cnn()
+    x = torch.rand(1, 1, 28, 28, generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(occlusion(model, x), occlusion_map(model, x).attribution)

@@ -287,9 +287,9 @@ def attribution_from_drops(
 def occlusion(
     model: nn.Module,
     images: torch.Tensor | np.ndarray,
-    target: Target,
-    window: Any,
-    stride: Any,
+    target: Target = None,
+    window: Any = (4, 4),
+    stride: Any = (1, 1),
     baseline: Baseline = 0.0,
     **options: Any,
 ) -> torch.Tensor:
