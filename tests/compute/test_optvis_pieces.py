@@ -182,3 +182,14 @@ def test_report_steps_follow_seed_003():
     assert report_steps(1) == [0, 1]
     with pytest.raises(ValueError, match='"log" or an int'):
         report_steps(10, "sometimes")
+
+
+def test_the_readme_shows_the_settings_table_as_it_is():
+    from pathlib import Path
+
+    from convis_widgets.compute.optvis.settings import docs
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    start = readme.index("<!-- settings table: made by convis_widgets.compute.optvis.settings.docs() -->\n")
+    end = readme.index("\n<!-- end of settings table -->")
+    assert readme[start:end].split("\n", 1)[1] == docs()

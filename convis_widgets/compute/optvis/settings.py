@@ -199,6 +199,12 @@ AT_START = tuple(row.name for row in TABLE if not row.live)
 
 
 def docs() -> str:
-    """One line per setting, for docstrings and the README."""
-    return "\n".join(f"{r.name} ({r.allowed()}; default {r.default!r}{'; live' if r.live else ''}): {r.help}"
-                     for r in TABLE)
+    """The table as Markdown, for the README (a test keeps the README's copy equal to this)."""
+    rows = ["| setting | allowed | default | changes act | what it does |", "|---|---|---|---|---|"]
+    rows += [f"| `{r.name}` | {_quoted(r.allowed())} | `{_quoted(repr(r.default))}` | "
+             f"{'next step' if r.live else 'at Start'} | {r.help} |" for r in TABLE]
+    return "\n".join(rows)
+
+
+def _quoted(text: str) -> str:
+    return text.replace("'", '"')
