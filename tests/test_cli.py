@@ -17,7 +17,7 @@ def test_demo_writes_pictures_and_summary(tmp_path, capsys):
     listed = capsys.readouterr().out.split()
     names = sorted(p.name for p in tmp_path.iterdir())
     assert sorted(p.split("/")[-1] for p in listed) == names
-    for layer in ("conv1", "relu2", "pool3"):
+    for layer in ("conv1", "relu2", "pool2", "relu3"):
         assert f"activations_{layer}.png" in names
     for layer in ("conv1", "conv2", "conv3"):
         assert f"filters_{layer}.png" in names
@@ -29,8 +29,8 @@ def test_demo_writes_pictures_and_summary(tmp_path, capsys):
 
 
 def test_demo_rejects_a_bad_image_index(tmp_path):
-    with pytest.raises(SystemExit, match="0..359"):
-        main(["demo", "--out", str(tmp_path), "--image", "360"])
+    with pytest.raises(SystemExit, match="0..999"):
+        main(["demo", "--out", str(tmp_path), "--image", "1000"])
 
 
 def test_console_script_is_installed():

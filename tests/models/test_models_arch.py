@@ -4,12 +4,42 @@ import pytest
 import torch
 from torch import nn
 
-from convis_widgets.models import ConvAutoencoder, SeedCNN
+from convis_widgets.models import ConvAutoencoder, DigitsCNN, SeedCNN
 
 SEED_CNN_LAYERS = [
     "conv1", "relu1", "pool1", "conv2", "relu2", "pool2", "conv3", "relu3", "pool3",
     "flatten", "fc1", "relu4", "dropout", "fc2",
 ]  # fmt: skip
+
+
+DIGITS_CNN_LAYERS = [
+    "conv1", "relu1", "pool1", "conv2", "relu2", "pool2", "conv3", "relu3",
+    "flatten", "fc1", "relu4", "dropout", "fc2",
+]  # fmt: skip
+
+
+def test_digits_cnn_is_the_articles_shape() -> None:
+    model = DigitsCNN()
+    assert [name for name, _ in model.named_modules()][1:] == DIGITS_CNN_LAYERS
+    assert model.input_shape == (1, 28, 28)
+    relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
+    assert len(relus) == 4 and not any(m.inplace for m in relus)
+    x = torch.rand(2, 1, 28, 28)
+    sizes = {}
+    for name, module in model.named_children():
+        x = module(x)
+        sizes[name] = tuple(x.shape[1:])
+    # Mönchmeyer's CNN: 32 maps of 26x26, 64 of 11x11, and on the third layer 128 maps of 3x3.
+    assert (sizes["relu1"], sizes["relu2"], sizes["relu3"]) == ((32, 26, 26), (64, 11, 11), (128, 3, 3))
+    assert sizes["fc2"] == (10,)
+    assert all(m.kernel_size == (3, 3) for m in (model.conv1, model.conv2, model.conv3))
+
+
+@pytest.mark.parametrize("input_size", [17, 28.0, True])
+def test_digits_cnn_refuses_inputs_too_small_for_three_convs(input_size: object) -> None:
+    with pytest.raises(ValueError, match="input_size must be an int >= 18"):
+        DigitsCNN(input_size=input_size)
+    assert DigitsCNN(3, 7, 18)(torch.rand(1, 3, 18, 18)).shape == (1, 7)
 
 
 def test_seed_cnn_layer_names_are_flat_and_readable() -> None:

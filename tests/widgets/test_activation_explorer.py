@@ -39,8 +39,8 @@ def click_grid(explorer: ActivationExplorer, row_px: float, col_px: float) -> No
 def test_first_view_shows_every_channel_of_the_first_spatial_layer(digits_model, test_images):
     ex = ActivationExplorer(digits_model, test_images)
     assert ex.layer == "conv1"
-    assert ex.current.shape == (16, 28, 28)
-    expected = channel_grid(ex.current, ncols=4, normalize="per_channel")
+    assert ex.current.shape == (32, 26, 26)
+    expected = channel_grid(ex.current, ncols=6, normalize="per_channel")
     np.testing.assert_allclose(ex.view.im_grid.get_array().filled(np.nan), expected)
     assert "conv1" in ex.status.value and "over the 6 given images" in ex.status.value
     ex.close()
@@ -51,10 +51,10 @@ def test_constructor_choices_are_kept(digits_model, test_images):
                             normalize="global")
     assert (ex.layer, ex.image_index, ex.normalize) == ("relu2", 4, "global")
     assert ex.layer_dropdown.value == "relu2" and ex.image_slider.value == 4
-    assert ex.normalize_buttons.value == "global" and ex.current.shape == (32, 14, 14)
+    assert ex.normalize_buttons.value == "global" and ex.current.shape == (64, 11, 11)
     ex.close()
     by_index = ActivationExplorer(digits_model, test_images, layer=-1)
-    assert by_index.layer == "pool3"
+    assert by_index.layer == "relu3"
     by_index.close()
 
 
@@ -62,7 +62,7 @@ def test_layer_dropdown_and_image_slider_redraw(digits_model, test_images):
     ex = ActivationExplorer(digits_model, test_images)
     first = ex.current.copy()
     ex.layer_dropdown.set_state({"index": [i.name for i in ex.layer_infos].index("conv2")})
-    assert ex.layer == "conv2" and ex.current.shape == (32, 14, 14)
+    assert ex.layer == "conv2" and ex.current.shape == (64, 11, 11)
     assert "conv2" in ex.status.value
     conv2_image0 = ex.current.copy()
     ex.image_slider.set_state({"value": 3})
@@ -75,13 +75,15 @@ def test_layer_dropdown_and_image_slider_redraw(digits_model, test_images):
 
 def test_click_on_grid_enlarges_that_channel(digits_model, test_images):
     ex = ActivationExplorer(digits_model, test_images)
-    # channel 6 sits in row 1, column 2 of a 4-column grid of 28x28 maps with 1-px gaps
-    click_grid(ex, row_px=1 * 29 + 10, col_px=2 * 29 + 10)
-    assert ex.channel == 6
+    # conv1's 32 maps of 26x26 with 1-px gaps: the one in row 1, column 2 of the grid
+    columns = (ex.view.mosaic.shape[1] + 1) // 27
+    assert columns >= 3
+    click_grid(ex, row_px=1 * 27 + 10, col_px=2 * 27 + 10)
+    assert ex.channel == columns + 2
     enlarged = ex.view.im_channel.get_array()
-    np.testing.assert_allclose(enlarged, ex.view.mosaic[29:57, 58:86])
-    click_grid(ex, row_px=28.2, col_px=5)  # on the gap between rows: no change
-    assert ex.channel == 6
+    np.testing.assert_allclose(enlarged, ex.view.mosaic[27:53, 54:80])
+    click_grid(ex, row_px=26.2, col_px=5)  # on the gap between rows: no change
+    assert ex.channel == columns + 2
     ex.layer = "conv2"  # another layer: the selection is cleared
     assert ex.channel is None
     ex.close()
@@ -158,7 +160,7 @@ def test_a_forward_that_raises_is_shown_in_the_widget(dead_net, small_images):
 def test_model_is_unchanged_and_hooks_freed(digits_model, test_images):
     before = model_checksum(digits_model)
     ex = ActivationExplorer(digits_model, test_images)
-    for name in ("conv2", "relu3", "pool3"):
+    for name in ("conv2", "relu3", "pool2"):
         ex.layer = name
     ex.close()
     assert model_checksum(digits_model) == before
@@ -172,10 +174,10 @@ def test_worker_thread_draws_and_close_leaves_no_thread(digits_model, test_image
     set_default_executor("thread")
     ex = ActivationExplorer(digits_model, test_images)
     assert ex.wait(30)
-    assert ex.current.shape == (16, 28, 28)
+    assert ex.current.shape == (32, 26, 26)
     for name in ("conv2", "conv3", "conv1", "relu2"):
         ex.layer = name  # each change cancels the previous job
-    assert ex.wait(30) and ex.current.shape == (32, 14, 14) and ex.last_error is None
+    assert ex.wait(30) and ex.current.shape == (64, 11, 11) and ex.last_error is None
     canvas = ex.figure.canvas
     ex.close()
     assert canvas.comm is None  # the figure widget is closed too
@@ -197,7 +199,7 @@ def test_decoder_layers_of_the_autoencoder():
 def test_figure_is_made_once_and_updated_in_place(digits_model, test_images):
     ex = ActivationExplorer(digits_model, test_images)
     figure, canvas, grid_image = ex.figure, ex.figure.canvas, ex.view.im_grid
-    for name in ("conv2", "pool3", "relu1"):
+    for name in ("conv2", "pool2", "relu1"):
         ex.layer = name
         ex.image_index = (ex.image_index + 1) % len(test_images)
     assert ex.figure is figure and ex.figure.canvas is canvas and ex.view.im_grid is grid_image

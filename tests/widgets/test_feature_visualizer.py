@@ -51,7 +51,7 @@ def wait_until(condition, timeout: float = 30.0) -> None:
 
 def test_start_runs_to_the_end_with_snapshots_curve_and_quality(cnn):
     before = model_checksum(cnn)
-    fv = FeatureVisualizer(cnn, layer="conv3", index=5, steps=64)
+    fv = FeatureVisualizer(cnn, layer="conv3", index=10, steps=64)
     try:
         assert fv.input_shape == (1, 28, 28)
         fv.start()
@@ -76,9 +76,9 @@ def test_start_runs_to_the_end_with_snapshots_curve_and_quality(cnn):
 def test_objective_controls_follow_the_layer_and_kind(cnn):
     fv = FeatureVisualizer(cnn, layer="conv2")
     try:
-        assert fv.index_slider.max == 31
+        assert fv.index_slider.max == 63
         fv.layer = "conv3"
-        assert fv.index_slider.max == 63 and fv.range_slider.max == 63
+        assert fv.index_slider.max == 127 and fv.range_slider.max == 127
         fv.objective = "class"
         assert fv.index_slider.max == 9 and fv.layer_dropdown.disabled
         fv.objective = "joint"
@@ -110,8 +110,8 @@ def test_bad_choices_say_what_was_expected(cnn):
         FeatureVisualizer(torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3)))
     fv = FeatureVisualizer(cnn, layer="conv1")
     try:
-        with pytest.raises(IndexError, match=r"0\.\.15 .*16 maps in conv1.*got 16"):
-            fv.index = 16
+        with pytest.raises(IndexError, match=r"0\.\.31 .*32 maps in conv1.*got 32"):
+            fv.index = 32
         with pytest.raises(NotSpatialError, match="fc1"):
             fv.layer = "fc1"
         with pytest.raises(LayerNotFoundError, match="conv3"):

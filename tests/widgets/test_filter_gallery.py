@@ -16,11 +16,11 @@ def test_layers_and_input_channels():
     model = pretrained_digits_cnn()
     before = model_checksum(model)
     g = FilterGallery(model)
-    assert g.layer == "conv1" and g.shown.shape == (16, 3, 3)
+    assert g.layer == "conv1" and g.shown.shape == (32, 3, 3)
     assert g.channel_slider.disabled
     g.layer_dropdown.set_state({"index": 1})
-    assert g.layer == "conv2" and g.shown.shape == (32, 3, 3)
-    assert g.channel_slider.max == 15 and not g.channel_slider.disabled
+    assert g.layer == "conv2" and g.shown.shape == (64, 3, 3)
+    assert g.channel_slider.max == 31 and not g.channel_slider.disabled
     g.channel_slider.set_state({"value": 5})
     np.testing.assert_allclose(g.shown, filter_images(model, "conv2", mode="channels")[:, 5])
     assert "conv2" in g.status.value
@@ -45,7 +45,7 @@ def test_constructor_choices_are_kept():
     model = pretrained_digits_cnn()
     g = FilterGallery(model, layer="conv3", input_channel=5)
     assert (g.layer, g.input_channel) == ("conv3", 5)
-    assert (g.layer_dropdown.value, g.channel_slider.value, g.channel_slider.max) == ("conv3", 5, 31)
+    assert (g.layer_dropdown.value, g.channel_slider.value, g.channel_slider.max) == ("conv3", 5, 63)
     np.testing.assert_allclose(g.shown, filter_images(model, "conv3", mode="channels")[:, 5])
     g.close()
     with pytest.raises(IndexError, match="0..0"):
@@ -66,8 +66,8 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="conv layers"):
         g.layer = "fc1"
     g.layer = "conv3"
-    with pytest.raises(IndexError, match=r"0\.\.31"):  # conv3 has 32 input channels
-        g.input_channel = 40
+    with pytest.raises(IndexError, match=r"0\.\.63"):  # conv3 has 64 input channels
+        g.input_channel = 70
     assert g.input_channel == 0 and g.last_error is None
     with pytest.raises(TypeError):
         FilterGallery(pretrained_digits_cnn(), cmap="gray")
