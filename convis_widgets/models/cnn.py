@@ -120,9 +120,9 @@ class DigitsCNN(nn.Module):
         # shaped by the data rather than by the random start, and come out smooth (seed 002).
         for layer in (self.conv2, self.conv3, self.fc1):
             nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
-            nn.init.zeros_(layer.bias)
+            nn.init.zeros_(layer.bias)  # type: ignore[arg-type]  # every layer here has a bias
         nn.init.normal_(self.conv1.weight, 0.0, FIRST_INIT_STD)
-        nn.init.zeros_(self.conv1.bias)
+        nn.init.zeros_(self.conv1.bias)  # type: ignore[arg-type]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits for a batch of (N, C, H, W) images."""

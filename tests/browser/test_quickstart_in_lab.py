@@ -50,10 +50,13 @@ def test_click_on_a_channel_enlarges_it(lab_server, page, artifacts):
     page.wait_for_function(f"document.querySelector('{EXPLORER} .convis-status')"
                            ".textContent.includes('relu2')")
     before = settled_canvas(page, EXPLORER)
-    # where channel 9 (row 1, column 3 of the 6-column grid of 14x14 maps) is drawn, in CSS pixels
+    # where channel 9 is drawn in the grid (its geometry read from the view), in CSS pixels
     where = run_in_kernel(page, (
         "fig = explorer.figure; fig.canvas.draw()\n"
-        "x, y = explorer.view.ax_grid.transData.transform((3 * 15 + 7, 1 * 15 + 7))\n"
+        "_, h, w_, ncols = explorer.view.geometry\n"
+        "row, col = divmod(9, ncols)\n"
+        "centre = (col * (w_ + 1) + w_ // 2, row * (h + 1) + h // 2)\n"
+        "x, y = explorer.view.ax_grid.transData.transform(centre)\n"
         "print(x, fig.bbox.height - y, fig.bbox.width)"))
     x, y, width = (float(v) for v in where.split())
     canvas = page.locator(f"{EXPLORER} .jupyter-matplotlib canvas").first
