@@ -26,15 +26,58 @@ lists it at).
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import torch
+import torch.fx
 from torch import nn
 
 from .errors import LayerNotFoundError, ModelForwardError
+
+
+class _Turns:
+    """Our forwards run side by side; a torch.fx trace runs alone. A trace patches
+    ``nn.Module.__call__`` for the whole process while it runs, so a forward in another thread
+    during a trace would go through the tracer. (The user's own forwards cannot take part; a
+    trace lasts milliseconds.)"""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._forwards = 0
+        self._tracing = False
+
+    @contextmanager
+    def forward(self) -> Iterator[None]:
+        with self._cond:
+            while self._tracing:
+                self._cond.wait()
+            self._forwards += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._forwards -= 1
+                self._cond.notify_all()
+
+    @contextmanager
+    def trace(self) -> Iterator[None]:
+        with self._cond:
+            while self._tracing or self._forwards:
+                self._cond.wait()
+            self._tracing = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._tracing = False
+                self._cond.notify_all()
+
+
+TURNS = _Turns()
 
 COPY_LIMIT_BYTES = 128 * 2**20
 """Parameters up to this size are snapshotted for a view; larger models (VGG16 is 528 MB) are
@@ -326,7 +369,8 @@ class ModelAccess:
         for cap in self._captures:  # each pass starts afresh
             cap._data = {}
         try:
-            return self.view(x)
+            with TURNS.forward():
+                return self.view(x)
         except _Stop:
             return None
         except (ModelForwardError, KeyboardInterrupt):
@@ -473,3 +517,9 @@ def output_bytes(access: ModelAccess, x1: torch.Tensor) -> int:
     with hooks([(m, "forward", count) for _, m in access.named_modules()]):
         access.forward(x1)
     return max(total[0], x1.numel() * x1.element_size())
+
+
+def symbolic_trace(module: nn.Module) -> torch.fx.GraphModule:
+    """``torch.fx.symbolic_trace`` of a view, taking turns with every forward we run (see TURNS)."""
+    with TURNS.trace():
+        return torch.fx.symbolic_trace(module)

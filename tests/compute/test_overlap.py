@@ -164,3 +164,28 @@ def test_a_run_draws_nothing_from_torchs_global_generator():
         pass
     occlusion_map(model, torch.rand(1, *SHAPE, generator=torch.Generator()), None, (3, 3), (3, 3))
     assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_forwards_in_one_thread_while_another_traces_the_model_for_occlusion():
+    """torch.fx patches nn.Module.__call__ process-wide while it traces: our forwards take turns."""
+    model = users_model().eval()
+    x = torch.rand(2, *SHAPE)
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def occlude() -> None:
+        try:
+            for _ in range(15):
+                occlusion_map(model, x[:1], None, (4, 4), (4, 4))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=occlude)
+    thread.start()
+    expected = activations(model, x, "conv2")["conv2"]
+    while not done.is_set():
+        torch.testing.assert_close(activations(model, x, "conv2")["conv2"], expected)
+    thread.join()
+    assert not errors

@@ -20,7 +20,7 @@ import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
-from ..access import forward_error
+from ..access import forward_error, symbolic_trace
 
 _POINTWISE_MODULES = (
     nn.ReLU,
@@ -344,7 +344,7 @@ class _Patch:
 def incremental_runner(model: nn.Module, image_shape: Sequence[int]) -> IncrementalOcclusion | None:
     """An :class:`IncrementalOcclusion` for the model's leading conv chain, or None if there is none."""
     try:
-        gm = torch.fx.symbolic_trace(model)
+        gm = symbolic_trace(model)
     except Exception:
         return None
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..access import first_tensor, forward_error, model_device, open_model
+from ..access import TURNS, first_tensor, forward_error, model_device, open_model
 from ..filters import conv_layers, conv_weight
 from .config import TrainConfig, check_kind
 from .data import Pair, check_labels
@@ -247,7 +247,7 @@ class Trainer:
                 x = random_shift(self.train_x[idx], cfg.max_shift, self.shuffle).to(self.device)
                 y = None if self.train_y is None else self.train_y[idx]
                 try:
-                    with self.random:
+                    with self.random, TURNS.forward():
                         out = self.model(x)
                 except Exception as exc:
                     raise forward_error(exc, f"a training batch of shape {tuple(x.shape)}") from exc
