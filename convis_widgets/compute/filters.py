@@ -120,7 +120,8 @@ class FilterReport:
 def filter_report(
     model: nn.Module, layer_name: str, *, noisy_below: float | None = None
 ) -> FilterReport:
-    """Smoothness verdict for one conv layer: noisy filters mean not converged (seed 002).
+    """Smoothness verdict for one conv layer: noisy filters mean a network that has not
+    converged (lecture notes "Visualizing and understanding CNNs").
 
     A layer of 1x1 kernels gets NaN smoothness, no noisy flags and the verdict :data:`NO_SPATIAL`.
     """
@@ -134,7 +135,6 @@ def filter_report(
         verdict = f"smooth filters (mean smoothness {mean:.2f}): looks converged"
     else:
         verdict = (
-            f"noisy filters (mean smoothness {mean:.2f}): not converged or weak "
-            "regularisation (seed 002)"
+            f"noisy filters (mean smoothness {mean:.2f}): not converged or weakly regularised"
         )
     return FilterReport(name, s, mean, s < threshold, threshold, verdict)

@@ -1,4 +1,5 @@
-"""Reference convolutional autoencoder from seed 000: 32x32 down to a 5x5 code and back."""
+"""Reference convolutional autoencoder from the course report "Autoencoders – Deep Networks
+Visualizations": 32x32 down to a 5x5 code and back."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Reference classifier from seed 001: conv-pool x3, fc, dropout, fc, with flat readable names."""
+"""Reference classifier after Yitong Hu's "Feature visualization" report: conv-pool x3, fc, dropout,
+fc, with flat readable names."""
 
 from __future__ import annotations
 
@@ -117,7 +118,8 @@ class DigitsCNN(nn.Module):
         # He initialisation with zero biases: torch's default (uniform in +-1/sqrt(fan_in), biases
         # included) leaves about 7 of conv3's 128 maps dead on every digit before training starts.
         # The first layer starts small (normal, std FIRST_INIT_STD): its trained filters are then
-        # shaped by the data rather than by the random start, and come out smooth (seed 002).
+        # shaped by the data rather than by the random start, and come out smooth (lecture notes
+        # "Visualizing and understanding CNNs").
         for layer in (self.conv2, self.conv3, self.fc1):
             nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
             nn.init.zeros_(layer.bias)  # type: ignore[arg-type]  # every layer here has a bias

@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(args.seed)
     # 100 models' worth of first layers drawn with conv1's default initialisation.
     untrained = nn.Sequential(nn.Conv2d(1, 100 * model.conv1.out_channels, 3))
-    print("first-layer smoothness (seed 002: smooth filters mean a converged network):")
+    print("first-layer smoothness (smooth filters mean a converged network, after the lecture notes\n"
+          "'Visualizing and understanding CNNs'):")
     print(f"  trained     {filter_report(model, 'conv1').verdict}")
     print(f"  random init {filter_report(untrained, '0').verdict}")
 

@@ -20,7 +20,7 @@ def display_image(
 ) -> np.ndarray:
     """(C, H, W) optimised image -> (H, W) grey or (H, W, 3) RGB in [0, 1].
 
-    With `contrast` each picture is stretched to its own 1st..99th percentile (seed 003's contrast
+    With `contrast` each picture is stretched to its own 1st..99th percentile (Mönchmeyer's contrast
     enhancement), else the model's valid input range is mapped to [0, 1].
     """
     image = np.asarray(image, dtype=np.float32)

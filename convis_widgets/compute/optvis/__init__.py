@@ -1,9 +1,9 @@
 """Feature visualisation (torch only): grow the image that drives a map, a unit or a class.
 
-``run`` is seed 003's OIP loop as an iterator of step records; ``render_layer`` optimises a whole
-layer's maps as batches. Every setting is a row of :data:`.settings.TABLE`. Objectives live in
-:mod:`.objectives`, regularisers in :mod:`.regularizers`, transforms in :mod:`.transforms`,
-parameterisations in :mod:`.param`.
+``run`` is the OIP loop of R. Mönchmeyer's "A simple CNN for the MNIST dataset" as an iterator of
+step records; ``render_layer`` optimises a whole layer's maps as batches. Every setting is a row of
+:data:`.settings.TABLE`. Objectives live in :mod:`.objectives`, regularisers in
+:mod:`.regularizers`, transforms in :mod:`.transforms`, parameterisations in :mod:`.param`.
 """
 
 from . import init, objectives, param, regularizers, settings, transforms

@@ -1,8 +1,9 @@
 """Initial images for feature visualisation, reproducible from a seed.
 
-OIP multi-scale fluctuations (seed 003), truncated normal noise (seed 001), Lucent's random 1/f
-spectrum, a blank image or the data-set mean (seed 004), or the user's own image. All are made on
-the CPU with their own ``torch.Generator``, so a seed gives the same start on every device.
+OIP multi-scale fluctuations (Mönchmeyer), truncated normal noise (Hu, "Feature visualization"),
+Lucent's random 1/f spectrum, a blank image or the data-set mean (sargupta, "DL05"), or the user's
+own image. All are made on the CPU with their own ``torch.Generator``, so a seed gives the same
+start on every device.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from .regularizers import gaussian_blur
 
 KINDS = ("multiscale", "normal", "zeros", "mean", "spectrum")
 OIP_GRIDS = (3, 7, 14, 28)
-"""Seed 003's grid sizes for a 28-px image: long-scale (3x3, 7x7) to pixel-scale fluctuations."""
+"""Mönchmeyer's grid sizes for a 28-px image: long-scale (3x3, 7x7) to pixel-scale fluctuations."""
 OIP_AMPLITUDES = (0.3, 0.2, 0.05, 0.0)
-"""Amplitude of each grid's fluctuations, as a share of the value range (seed 003 used 0.2, 0.2, 0, 0)."""
+"""Amplitude of each grid's fluctuations, as a share of the value range (Mönchmeyer used 0.2, 0.2, 0, 0)."""
 
 ValueRange = tuple[float, float]
 
@@ -51,7 +52,7 @@ def multiscale(
     value_range: ValueRange = (0.0, 1.0),
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Seed 003's start: mid-grey plus a sum of uniform random fields on coarse grids, each
+    """Mönchmeyer's start: mid-grey plus a sum of uniform random fields on coarse grids, each
     upsampled (bicubic) to the image size with its own amplitude; optionally Gaussian-smoothed."""
     c, h, w = _shape(shape)
     if len(grids) != len(amplitudes):
@@ -81,7 +82,8 @@ def truncated_normal(
     value_range: ValueRange = (0.0, 1.0),
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Seed 001's start: mid-range plus normal noise of ``std`` (share of the range), cut at 2 std."""
+    """Hu's start ("Feature visualization"): mid-range plus normal noise of ``std`` (share of the
+    range), cut at 2 std."""
     c, h, w = _shape(shape)
     g = generator if generator is not None else _generator(seed)
     lo, hi = value_range
@@ -128,7 +130,8 @@ def _data_images(data: Any) -> torch.Tensor:
 
 
 def data_mean(shape: Sequence[int], data: Any, *, batch: int = 1) -> torch.Tensor:
-    """Seed 004's better start: the mean image of a data set (an ImageDataset or (N, C, H, W) tensor)."""
+    """The better start of sargupta's "DL05: Convolutional Neural Networks": the mean image of a
+    data set (an ImageDataset or (N, C, H, W) tensor)."""
     c, h, w = _shape(shape)
     images = _data_images(data)
     if tuple(images.shape[1:]) != (c, h, w):
@@ -194,7 +197,7 @@ def candidate_starts(
     value_range: ValueRange = (0.0, 1.0),
 ) -> torch.Tensor:
     """``n`` start images for the precursor search, long-scale fluctuations first: the first half
-    use only the two coarsest grids (seed 003: maps that ignore small-scale noise may answer
+    use only the two coarsest grids (Mönchmeyer: maps that ignore small-scale noise may answer
     large blobs), the rest mix in every scale with random amplitudes."""
     g = _generator(seed)
     out = []

@@ -1,4 +1,5 @@
-"""The OIP loop (seed 003): gradient ascent on the input image, reporting at log-spaced steps.
+"""The OIP loop (R. Mönchmeyer, "A simple CNN for the MNIST dataset"): gradient ascent on the input
+image, reporting at log-spaced steps.
 
 ``run`` yields :class:`Step` records; it reads its :class:`Settings` object every step, so a widget
 can change the learning rate or a regulariser while it runs. The model is optimised never: only
@@ -164,7 +165,7 @@ class Step:
 
 
 def report_steps(steps: int, report: str | int = "log", n_reports: int = 6) -> list[int]:
-    """Steps that get a record: 0, then seed 003's doubling steps (first = steps // 2**n_reports)
+    """Steps that get a record: 0, then Mönchmeyer's doubling steps (first = steps // 2**n_reports)
     or every ``report`` steps, and always the last step (``steps``: the image after every update)."""
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
@@ -286,7 +287,7 @@ def _transform(live: Settings, generator: torch.Generator, size: tuple[int, int]
 
 
 def _ascent_step(p: torch.Tensor, g: torch.Tensor, lr: float) -> None:
-    """Seed 003's update: move by lr times the gradient divided by its RMS (per image)."""
+    """Mönchmeyer's update: move by lr times the gradient divided by its RMS (per image)."""
     rms = g.pow(2).reshape(g.shape[0], -1).mean(dim=1).sqrt()
     shape = (-1,) + (1,) * (g.ndim - 1)
     p.sub_(g * (lr / rms.clamp_min(1e-20)).reshape(shape))

@@ -217,7 +217,7 @@ def neuron(layer: str, index: int, y: int | None = None, x: int | None = None) -
 
 
 def class_logit(index: int) -> Objective:
-    """The pre-softmax score of one class (seed 004: maximise the score, not the probability)."""
+    """The pre-softmax score of one class (sargupta, "DL05": maximise the score, not the probability)."""
     index = _check_int(index, "class index")
 
     def fn(acts: Acts) -> torch.Tensor:
@@ -246,7 +246,8 @@ def layer(name: str) -> Objective:
 
 
 def joint(layer: str, a: int, b: int, weight: float) -> Objective:
-    """``weight * channel(a) + (1 - weight) * channel(b)``: seed 001's two-filter experiment."""
+    """``weight * channel(a) + (1 - weight) * channel(b)``: the two-filter experiment of Hu's
+    "Feature visualization"."""
     w = float(weight)
     if not 0.0 <= w <= 1.0:
         raise ValueError(f"joint weight must be in [0, 1], got {weight!r}")

@@ -25,7 +25,7 @@ KINDS = ("pixel", "fft")
 
 
 def pixel(init: torch.Tensor) -> tuple[list[torch.Tensor], ImageFn]:
-    """The image itself is the parameter (OIP, seed 003): a leaf copy of ``init``."""
+    """The image itself is the parameter (Mönchmeyer's OIP loop): a leaf copy of ``init``."""
     x = init.detach().clone().requires_grad_(True)
     return [x], lambda: x
 

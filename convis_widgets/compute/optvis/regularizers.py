@@ -1,5 +1,6 @@
 """Regularisers that keep optimised images natural: penalties added to the loss, and image operations
-applied between steps (seed 001's decay, clipping, Gaussian blur and edge-preserving bilateral filter)."""
+applied between steps (the decay of Hu's "Feature visualization", clipping, Gaussian blur and the
+edge-preserving bilateral filter)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Training runs as iterators of records, and first-layer comparisons (seed 000: 3x3 against 9x9).
+"""Training runs as iterators of records, and first-layer comparisons (3x3 against 9x9, after the
+course report "Autoencoders – Deep Networks Visualizations").
 
 A run yields a :class:`Record` per epoch (and, if asked, every k batches): losses, time, the
 first-layer filters, per-channel statistics of the first layer's activation and a fixed probe
