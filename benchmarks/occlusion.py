@@ -102,8 +102,8 @@ def run_case(case: Case, repeats: int, perturbations: tuple[int, ...], batch_siz
 
     def ours(incremental: bool) -> Callable[[], torch.Tensor]:
         def call() -> torch.Tensor:
-            res = occlusion_map(case.model, case.images, case.targets, case.window, case.stride, 0.0,
-                                incremental=incremental, batch_size=batch_size)
+            res = occlusion_map(case.model, case.images, case.targets, window=case.window, stride=case.stride,
+                                baseline=0.0, incremental=incremental, batch_size=batch_size)
             paths[incremental] = res.path
             return res.attribution
         return call

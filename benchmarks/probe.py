@@ -96,7 +96,8 @@ def main() -> None:
                 return model(x)
 
         rows.append((f"activations, batch {n}",
-                     *compare(lambda x=x: activations(model, x, ["conv2", "relu3"]), bare, args.rounds, 20)))
+                     *compare(lambda x=x: activations(model, x, layer=["conv2", "relu3"]), bare, args.rounds,
+                              20)))
 
     batches = [test.images[i:i + 64] for i in range(0, len(test), 64)]
 
@@ -111,8 +112,8 @@ def main() -> None:
             handle.remove()
 
     rows.append((f"channel_statistics, {len(test)} images",
-                 *compare(lambda: channel_statistics(model, "relu2", test.images, batch_size=64), bare_stats,
-                          args.rounds, 3)))
+                 *compare(lambda: channel_statistics(model, test.images, layer="relu2", batch_size=64),
+                          bare_stats, args.rounds, 3)))
 
     plain_settings = dict(steps=256, precursor=0, blur_every=0, init="normal", report="log")
 

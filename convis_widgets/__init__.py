@@ -30,7 +30,7 @@ def _register_builtins() -> None:
 
         return SeedCNN(input_shape[0], first_kernel, num_classes, input_shape[1])
 
-    def autoencoder(first_kernel: int, input_shape: tuple[int, ...], num_classes: int) -> Any:
+    def autoencoder(first_kernel: int, input_shape: tuple[int, ...], num_classes: int) -> Any:  # noqa: ARG001 (the registry's model_fn signature; an autoencoder has no classes)
         from .models import ConvAutoencoder
 
         return ConvAutoencoder(input_shape[0], first_kernel, input_shape[1])

@@ -1,4 +1,4 @@
-"""`convis-widgets demo --out DIR` writes the quickstart's pictures with no Jupyter."""
+"""`convis-widgets demo|attribution --out DIR` write the widgets' pictures with no Jupyter."""
 
 from __future__ import annotations
 
@@ -37,3 +37,25 @@ def test_console_script_is_installed():
     out = subprocess.run([sys.executable, "-m", "convis_widgets.cli", "--version"],
                          capture_output=True, text=True, check=True).stdout
     assert out.startswith("convis-widgets ")
+
+
+def test_attribution_writes_one_map_per_method_of_the_table(tmp_path, capsys):
+    from convis_widgets.compute.attribution import METHODS
+
+    assert main(["attribution", "--out", str(tmp_path), "--image", "3"]) == 0
+    listed = capsys.readouterr().out.split()
+    assert sorted(p.split("/")[-1] for p in listed) == sorted(f"attribution_{m}.png" for m in METHODS)
+    for name in METHODS:
+        picture = np.asarray(Image.open(tmp_path / f"attribution_{name}.png").convert("L"))
+        assert picture.std() > 10, name  # a drawn map beside the digit, not a blank page
+
+
+def test_attribution_takes_chosen_methods_and_rejects_unknown_ones(tmp_path, capsys):
+    assert main(["attribution", "--out", str(tmp_path), "--method", "grad_cam", "--method", "saliency",
+                 "--layer", "relu2"]) == 0
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["attribution_grad_cam.png", "attribution_saliency.png"]
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["attribution", "--out", str(tmp_path), "--method", "lime"])
+    assert "invalid choice: 'lime'" in capsys.readouterr().err

@@ -3,10 +3,15 @@
 Every technique reaches the model through :mod:`.access`: it works on a private eval-mode view
 with its own hooks, so the model is never changed, never carries a hook of ours, and any number
 of techniques, iterators and threads can work on it at once, beside the user's own cells.
+
+One call shape: a technique of a model and images is ``f(model, images, target=None, *,
+layer=..., <options>)`` (``target`` for attributions only); a function of a model alone is
+``f(model, layer, ...)``. The long ones take ``cancel`` (:data:`.cancel.Cancel`).
 """
 
 from .access import COPY_LIMIT_BYTES, Captured, ModelAccess, first_tensor, input_shape, open_model
-from .activations import activations, channel_grid, channel_mean, grid_cell, grid_shape
+from .activations import activations, channel_mean
+from .cancel import Cancel, RunCancelled, is_cancelled
 from .errors import InputError, LayerNotFoundError, ModelForwardError, NotSpatialError
 from .filters import (
     NOISY_BELOW,
@@ -17,7 +22,7 @@ from .filters import (
     filter_report,
     smoothness,
 )
-from .inputs import check_images, expected_input_shape
+from .inputs import ImageData, Images, Layer, check_images, expected_input_shape
 from .probe import (
     LayerInfo,
     ReceptiveField,
@@ -38,21 +43,25 @@ from .stats import (
 
 __all__ = [
     "COPY_LIMIT_BYTES",
+    "Cancel",
     "NOISY_BELOW",
     "Captured",
     "ChannelStats",
     "FilterReport",
+    "ImageData",
+    "Images",
     "InputError",
+    "Layer",
     "LayerInfo",
     "LayerNotFoundError",
     "ModelAccess",
     "ModelForwardError",
     "NotSpatialError",
     "ReceptiveField",
+    "RunCancelled",
     "RunningChannelStats",
     "activations",
     "capture",
-    "channel_grid",
     "channel_mean",
     "channel_statistics",
     "channel_statistics_from_activations",
@@ -64,9 +73,8 @@ __all__ = [
     "filter_images",
     "filter_report",
     "first_tensor",
-    "grid_cell",
-    "grid_shape",
     "input_shape",
+    "is_cancelled",
     "layers",
     "model_checksum",
     "model_device",

@@ -284,11 +284,11 @@ def recording(
     """
     cap = Captured([n for n, _ in modules])
 
-    def reset(mod: nn.Module, args: Any) -> None:
+    def reset(_mod: nn.Module, _args: Any) -> None:
         cap._data = {}
 
     def make(name: str) -> Callable[..., Any]:
-        def hook(mod: nn.Module, args: Any, output: Any) -> Any:
+        def hook(_mod: nn.Module, _args: Any, output: Any) -> Any:
             if name in cap._data:
                 return None
             t = first_tensor(output)
@@ -424,9 +424,11 @@ class ModelAccess:
         with self.reader(layers, detach=detach, output=output) as read:
             return read(x)
 
-    def input_shape(self, given: Sequence[int] | None, *, spatial: bool = False) -> tuple[int, ...]:
-        """The per-example input shape to use: ``given``, else the model's own, checked."""
-        return input_shape(self.model, given, spatial=spatial)
+    def input_shape(
+        self, given: Sequence[int] | None, *, spatial: bool = False, images: Any = None
+    ) -> tuple[int, ...]:
+        """The per-example input shape to use: ``given``, else the images', else the model's own, checked."""
+        return input_shape(self.model, given, spatial=spatial, images=images)
 
     def zeros(self, shape: Sequence[int], batch: int = 1) -> torch.Tensor:
         """A zero batch on the model's device and dtype (for dry forwards)."""
@@ -465,20 +467,49 @@ def resolve_layer_in(
     return layer, modules[layer]
 
 
-def input_shape(model: nn.Module, given: Sequence[int] | None, *, spatial: bool = False) -> tuple[int, ...]:
-    """The per-example input shape: ``given`` (checked), else what the model tells.
+def images_shape(images: Any) -> tuple[int, ...]:
+    """Per-example shape (C, H, W) of images: an (N, C, H, W) or (C, H, W) tensor or array, an
+    ImageDataset (its ``.images``) or an (images, labels) pair."""
+    if isinstance(images, (tuple, list)) and images:
+        images = images[0]
+    shape = getattr(getattr(images, "images", images), "shape", None)
+    if shape is None or len(shape) not in (3, 4):
+        got = f"shape {tuple(shape)}" if shape is not None else type(images).__name__
+        raise ValueError(
+            "images to take the input shape from must be (N, C, H, W) or (C, H, W) (a tensor, an array, "
+            f"an ImageDataset or an (images, labels) pair); got {got}"
+        )
+    return tuple(int(s) for s in shape[-3:])
+
+
+def _channels_source(model: nn.Module) -> str:
+    """Where the model's channel count comes from, for messages: "first conv layer 'conv1' takes"."""
+    if getattr(model, "input_shape", None) is not None:
+        return "`input_shape` attribute says"
+    name = next(n for n, m in model.named_modules() if isinstance(m, nn.Conv2d))
+    return f"first conv layer {name!r} takes"
+
+
+def input_shape(
+    model: nn.Module, given: Sequence[int] | None, *, spatial: bool = False, images: Any = None
+) -> tuple[int, ...]:
+    """The per-example input shape: ``given`` (checked), else that of ``images``, else what the model tells.
 
     ``spatial`` asks for (C, H, W). The error says what was given and suggests a shape whose
-    channel count is the model's own.
+    channel count is the model's own (its first conv layer's, named).
     """
     known = expected_input_shape(model)
     channels = known[0] if known else None
     example = f"({channels if channels is not None else 1}, 28, 28)"
+    if given is None and images is not None:
+        given = images_shape(images)
     if given is None:
         if known is None or any(s is None for s in known):
+            takes = f"; its {_channels_source(model)} {channels} channels" if channels is not None else ""
             raise ValueError(
                 f"input_shape needed (per example, without the batch, e.g. {example}): pass "
-                f"input_shape= or give the model an `input_shape` attribute; the model only tells {known}"
+                f"input_shape= or images, or give the model an `input_shape` attribute{takes}; "
+                f"the model only tells {known}"
             )
         shape: tuple[Any, ...] = tuple(known)
     else:
@@ -499,7 +530,7 @@ def input_shape(model: nn.Module, given: Sequence[int] | None, *, spatial: bool 
         raise ValueError(f"input_shape must be (C, H, W){why}, e.g. {example}; got {shape}")
     if channels is not None and len(shape) == 3 and shape[0] != channels:
         raise ValueError(
-            f"input_shape {shape} has {shape[0]} channels but the model's first conv layer takes "
+            f"input_shape {shape} has {shape[0]} channels but the model's {_channels_source(model)} "
             f"{channels}, e.g. {example}"
         )
     return tuple(int(s) for s in shape)
@@ -509,7 +540,7 @@ def output_bytes(access: ModelAccess, x1: torch.Tensor) -> int:
     """Bytes of every module output for one forward of ``x1`` (sizes batches to a memory budget)."""
     total = [0]
 
-    def count(mod: nn.Module, args: Any, output: Any) -> None:
+    def count(_mod: nn.Module, _args: Any, output: Any) -> None:
         t = first_tensor(output)
         if t is not None:
             total[0] += t.numel() * t.element_size()

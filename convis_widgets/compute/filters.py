@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._compat import renamed_kwargs
+from .inputs import Layer
 from .probe import resolve_layer
 
 NOISY_BELOW = 0.15
@@ -29,12 +31,13 @@ def conv_layers(model: nn.Module) -> list[str]:
     ]
 
 
-def conv_weight(model: nn.Module, layer_name: str) -> torch.Tensor:
+@renamed_kwargs(layer_name="layer")
+def conv_weight(model: nn.Module, layer: Layer) -> torch.Tensor:
     """The layer's weight as (out, in, kh, kw); ConvTranspose2d's (in, out, kh, kw) is swapped.
 
     For a grouped ConvTranspose2d this gives the first group's view of each output channel.
     """
-    name, m = resolve_layer(model, layer_name)
+    name, m = resolve_layer(model, layer)
     weight = getattr(m, "weight", None)
     if not isinstance(weight, torch.Tensor) or weight.ndim != 4:
         raise ValueError(
@@ -53,7 +56,8 @@ def _minmax(a: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
     return np.where(span > 0, (a - lo) / np.where(span > 0, span, 1.0), 0.5)
 
 
-def filter_images(model: nn.Module, layer_name: str, *, mode: str = "auto") -> np.ndarray:
+@renamed_kwargs(layer_name="layer")
+def filter_images(model: nn.Module, layer: Layer, *, mode: str = "auto") -> np.ndarray:
     """Filters as float32 pictures in [0, 1], each scaled by its own min/max (constant -> 0.5).
 
     "rgb" (or "auto" with 3 input channels): (out, kh, kw, 3), one colour picture per filter;
@@ -61,13 +65,13 @@ def filter_images(model: nn.Module, layer_name: str, *, mode: str = "auto") -> n
     for 1x1 kernels, whose one-pixel slices are scaled over the filter's input channels together
     (so the picture of input channel c shows that weight against the filter's others).
     """
-    w = conv_weight(model, layer_name).numpy()
+    w = conv_weight(model, layer).numpy()
     if mode == "auto":
         mode = "rgb" if w.shape[1] == 3 else "channels"
     if mode == "rgb":
         if w.shape[1] != 3:
             raise ValueError(
-                f"mode='rgb' needs 3 input channels; layer {layer_name!r} has {w.shape[1]}: "
+                f"mode='rgb' needs 3 input channels; layer {layer!r} has {w.shape[1]}: "
                 "use mode='channels'"
             )
         rgb: np.ndarray = _minmax(w, (1, 2, 3)).transpose(0, 2, 3, 1).astype(np.float32)
@@ -117,16 +121,15 @@ class FilterReport:
     verdict: str
 
 
-def filter_report(
-    model: nn.Module, layer_name: str, *, noisy_below: float | None = None
-) -> FilterReport:
+@renamed_kwargs(layer_name="layer")
+def filter_report(model: nn.Module, layer: Layer, *, noisy_below: float | None = None) -> FilterReport:
     """Smoothness verdict for one conv layer: noisy filters mean a network that has not
     converged (lecture notes "Visualizing and understanding CNNs").
 
     A layer of 1x1 kernels gets NaN smoothness, no noisy flags and the verdict :data:`NO_SPATIAL`.
     """
     threshold = NOISY_BELOW if noisy_below is None else noisy_below
-    name, _ = resolve_layer(model, layer_name)
+    name, _ = resolve_layer(model, layer)
     s = smoothness(conv_weight(model, name))
     if np.isnan(s).all():
         return FilterReport(name, s, float("nan"), np.zeros(len(s), dtype=bool), threshold, NO_SPATIAL)

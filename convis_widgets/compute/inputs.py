@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -11,14 +12,37 @@ from torch import nn
 from .access import expected_input_shape, model_device, model_dtype
 from .errors import InputError
 
-__all__ = ["check_images", "expected_input_shape"]
+__all__ = ["HasImages", "ImageData", "Images", "Layer", "check_images", "data_images", "expected_input_shape"]
+
+Images = torch.Tensor | np.ndarray
+"""A batch (N, C, H, W) or one image (C, H, W) of floats, as every technique takes them."""
+Layer = str | int
+"""A layer: its dotted module name, or an index into the function's list of layers (negative allowed)."""
+
+
+class HasImages(Protocol):
+    """A data set that holds its images as one batch, e.g. ``convis_widgets.data.ImageDataset``."""
+
+    @property
+    def images(self) -> Images:
+        """The whole set as an (N, C, H, W) batch."""
+
+
+ImageData = Images | HasImages
+"""Images, or a data set holding them (its ``.images``)."""
+
+
+def data_images(data: ImageData) -> Images:
+    """The images of ``data``: the batch itself, or a data set's ``.images``."""
+    return data if isinstance(data, (torch.Tensor, np.ndarray)) else data.images
+
 
 def _fmt(shape: Sequence[int | str | None]) -> str:
     return "(" + ", ".join("?" if s is None else str(s) for s in shape) + ")"
 
 
-def check_images(
-    images: torch.Tensor | np.ndarray,
+def check_images(  # noqa: PLR0912 (one branch per way a batch can be wrong, each with its message)
+    images: Images,
     *,
     model: nn.Module | None = None,
     input_shape: Sequence[int | None] | None = None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -12,8 +12,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from ._compat import renamed_kwargs
 from .access import Captured, first_tensor, hooks, open_model, recording, resolve_layer_in
 from .errors import NotSpatialError
+from .inputs import Layer
+
+Hook = Callable[[nn.Module, object, object], None]
+"""A forward hook: (module, its inputs, its output)."""
 
 
 @dataclass(frozen=True)
@@ -29,7 +34,7 @@ class LayerInfo:
     calls: int = 1
 
 
-def run_forward(model: nn.Module, x: torch.Tensor) -> Any:
+def run_forward(model: nn.Module, x: torch.Tensor) -> object:
     """The model's output for ``x`` in eval mode, computed on a private view (see
     :mod:`.access`); the model's own errors become a ModelForwardError naming the input shape."""
     return open_model(model).forward(x)
@@ -62,8 +67,8 @@ def layers(
     found: dict[str, dict[str, Any]] = {}
     calls: dict[str, int] = {}
 
-    def make_hook(name: str, leaf: bool) -> Any:
-        def hook(mod: nn.Module, args: Any, output: Any) -> None:
+    def make_hook(name: str, leaf: bool) -> Hook:
+        def hook(_mod: nn.Module, _args: object, output: object) -> None:
             t = first_tensor(output)
             if t is None:
                 return
@@ -87,8 +92,9 @@ def layers(
     ]
 
 
+@renamed_kwargs(name="layer")
 def resolve_layer(
-    model: nn.Module, name: object, *, names: Sequence[str] | None = None
+    model: nn.Module, layer: object, *, names: Sequence[str] | None = None
 ) -> tuple[str, nn.Module]:
     """Look up a layer of ``model`` by dotted name, or by (negative-allowed) index into ``names``.
 
@@ -96,12 +102,13 @@ def resolve_layer(
     name; anything but a str or an int raises a TypeError saying so.
     """
     modules = dict(model.named_modules())
-    return resolve_layer_in([n for n in modules if n], modules, name, names=names)
+    return resolve_layer_in([n for n in modules if n], modules, layer, names=names)
 
 
+@renamed_kwargs(layer_names="layer")
 @contextmanager
 def capture(
-    model: nn.Module, layer_names: str | Sequence[str], *, detach: bool = True
+    model: nn.Module, layer: Layer | Sequence[Layer], *, detach: bool = True
 ) -> Iterator[Captured]:
     """Record the outputs of the named layers during your own ``model(x)`` calls in the block.
 
@@ -110,10 +117,121 @@ def capture(
     pass starts afresh; a module called twice in one pass keeps its first output. Outputs are
     detached clones (``detach=False``: the output itself, the network going on with a clone).
     """
-    wanted = [layer_names] if isinstance(layer_names, str) else list(dict.fromkeys(layer_names))
+    wanted = [layer] if isinstance(layer, (str, int)) else list(dict.fromkeys(layer))
     resolved = [resolve_layer(model, n) for n in wanted]
     with recording(model, resolved, detach=detach) as cap:
         yield cap
+
+
+_CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+_NORMS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm, nn.PReLU)
+_PASS_THROUGH = (nn.modules.dropout._DropoutNd, nn.Identity)
+
+
+def _is_stage(m: nn.Module) -> bool:
+    """A plain Sequential of blocks of one class (a ResNet stage such as ``layer1``)."""
+    kids = list(m.children())
+    return (type(m) is nn.Sequential and bool(kids) and len({type(k) for k in kids}) == 1
+            and not _is_leaf(kids[0]) and type(kids[0]) not in _CONTAINERS)
+
+
+def _units(prefix: str, m: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The candidate blocks under ``m``: its children, with plain containers opened (a trunk such
+    as VGG's ``features``), except stages when there are several (ResNet's ``layer1``..)."""
+    kids = [(prefix + n, c) for n, c in m.named_children()]
+    stages = sum(_is_stage(c) for _, c in kids)
+    out: list[tuple[str, nn.Module]] = []
+    for name, c in kids:
+        if type(c) in _CONTAINERS and not _is_leaf(c) and not (stages > 1 and _is_stage(c)):
+            out.extend(_units(name + ".", c))
+        else:
+            out.append((name, c))
+    return out
+
+
+def block_layers(model: nn.Module, input_shape: Sequence[int] | None = None) -> list[LayerInfo]:
+    """The network's blocks as :class:`LayerInfo` records, in execution order (see :func:`block_outputs`)."""
+    access = open_model(model)
+    x = access.zeros(access.input_shape(input_shape))
+    units = _units("", access.view)
+    while True:  # a wrapper around the real network (perhaps with a parameter-free Normalize) is opened
+        inner = [i for i, (_, m) in enumerate(units) if not _is_leaf(m)]
+        if len(inner) != 1 or any(next(m.parameters(), None) is not None
+                                  for i, (_, m) in enumerate(units) if i != inner[0]):
+            break
+        name, m = units[inner[0]]
+        units[inner[0]:inner[0] + 1] = _units(name + ".", m)
+    known = set(access.names)
+    units = [(n, m) for n, m in units if n in known]  # a module shared under two names: its first
+    ran: dict[str, tuple[torch.Size | None, torch.Size]] = {}
+    calls: dict[str, int] = {}
+
+    def make_hook(name: str) -> Hook:
+        def hook(_mod: nn.Module, args: object, output: object) -> None:
+            out = first_tensor(output)
+            if out is None:
+                return
+            calls[name] = calls.get(name, 0) + 1
+            if name not in ran:
+                inp = first_tensor(args)
+                ran[name] = (None if inp is None else inp.shape, out.shape)
+
+        return hook
+
+    with hooks([(m, "forward", make_hook(n)) for n, m in units]), torch.no_grad():
+        access.forward(x)
+    kinds = dict(units)
+    blocks: list[str] = []
+    group: list[str] = []
+    for name, (in_shape, out_shape) in ran.items():  # in the order their outputs were ready
+        m = kinds[name]
+        starts = not _is_leaf(m) or (next(m.parameters(), None) is not None and not isinstance(m, _NORMS))
+        if starts or in_shape != out_shape:  # a new block; a pool or flatten ends one and is none
+            if group:
+                blocks.append(group[-1])
+            group = [name] if starts else []
+        elif group and not isinstance(m, _PASS_THROUGH):  # norm, activation: the block goes on
+            group.append(name)
+    if group:
+        blocks.append(group[-1])
+    user_modules = dict(model.named_modules())
+    return [
+        LayerInfo(name=n, type=type(user_modules[n]).__name__, output_shape=tuple(ran[n][1][1:]),
+                  spatial=len(ran[n][1]) == 4, module=user_modules[n], calls=calls[n])
+        for n in blocks
+    ]
+
+
+def block_outputs(model: nn.Module, input_shape: Sequence[int] | None = None) -> list[str]:
+    """Names of the modules whose outputs are the network's blocks, in execution order.
+
+    A block is a top-level module (a plain container such as VGG's ``features`` or a top-level
+    ``nn.Sequential`` is opened, a ResNet stage such as ``layer1`` is one block, its functional
+    ``F.relu`` included) or a conv/linear layer with the norms and activations after it (named
+    by the last of them). Pools, flattens, dropouts and identities are no blocks of their own.
+    """
+    return [info.name for info in block_layers(model, input_shape)]
+
+
+def default_layer(model: nn.Module, input_shape: Sequence[int] | None = None) -> str:
+    """The last spatial block output (4-D, more than 1x1): what Grad-CAM and the widgets start on.
+
+    Falls back to the last spatial layer of :func:`layers`; a NotSpatialError when there is none.
+    """
+    def wide(info: LayerInfo) -> bool:
+        return info.spatial and info.output_shape[1] * info.output_shape[2] > 1
+
+    blocks = [i.name for i in block_layers(model, input_shape) if wide(i)]
+    if blocks:
+        return blocks[-1]
+    every = layers(model, input_shape)
+    spatial = [i.name for i in every if wide(i)]
+    if not spatial:
+        raise NotSpatialError(
+            "the model has no layer with a spatial (N, C, H, W) output larger than 1x1; layers: "
+            + ", ".join(f"{i.name} {i.output_shape}" for i in every)
+        )
+    return spatial[-1]
 
 
 def conv_output_size(
@@ -166,8 +284,8 @@ class ReceptiveField:
         return out[0], out[1]
 
 
-def _pair(v: Any) -> tuple[int, int]:
-    if isinstance(v, (tuple, list)):
+def _pair(v: int | Sequence[int]) -> tuple[int, int]:
+    if isinstance(v, Sequence):
         return (int(v[0]), int(v[-1]))
     return (int(v), int(v))
 
@@ -270,10 +388,11 @@ def _number(f: Fraction) -> float:
     return int(f) if f.denominator == 1 else float(f)
 
 
-def receptive_field(
-    model: nn.Module, layer_name: str, input_shape: Sequence[int] | None
+@renamed_kwargs(layer_name="layer")
+def receptive_field(  # noqa: PLR0915 (the walk and its hooks read best as one function)
+    model: nn.Module, layer: Layer, input_shape: Sequence[int] | None
 ) -> ReceptiveField:
-    """Receptive field of one unit of ``layer_name`` by conv arithmetic over a hooked dry run.
+    """Receptive field of one unit of ``layer`` by conv arithmetic over a hooked dry run.
 
     Every tensor a module outputs carries its field. Conv2d, MaxPool2d, AvgPool2d (and, as
     transposed convs, ConvTranspose2d and Upsample) change it; modules that keep the spatial
@@ -283,7 +402,7 @@ def receptive_field(
     for transposed convs and upsampling. Spatial changes done with torch.nn.functional
     (``F.max_pool2d``) or non-spatial layers (Linear, AdaptiveAvgPool2d) end the geometry.
     """
-    name, _ = resolve_layer(model, layer_name)
+    name, _ = resolve_layer(model, layer)
     access = open_model(model)
     x = access.zeros(access.input_shape(input_shape))
     in_hw = _spatial(x)
@@ -301,8 +420,8 @@ def receptive_field(
             return "its spatial size was changed outside nn modules (e.g. by F.max_pool2d)"
         return max(same, key=lambda g: g.r[0] * g.r[1])
 
-    def make_hook(mname: str, module: nn.Module) -> Any:
-        def hook(mod: nn.Module, args: Any, output: Any) -> None:
+    def make_hook(mname: str, module: nn.Module) -> Hook:
+        def hook(_mod: nn.Module, args: object, output: object) -> None:
             out = first_tensor(output)
             if out is None:
                 return

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import cast
 
 import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import Dataset, IterableDataset
 
+from ._compat import layer_after_model, renamed_kwargs
 from .access import open_model
+from .cancel import Cancel, check, stopper
 from .errors import InputError
-from .inputs import check_images
+from .inputs import Images, Layer, check_images
 
 SATURATION_ATOL = 1e-6
 SATURATION_RTOL = 1e-3
@@ -155,11 +157,18 @@ def channel_statistics_from_activations(
     return acc.result(disparity_factor=disparity_factor)
 
 
-def _image_of(item: Any) -> Any:
-    return item[0] if isinstance(item, (tuple, list)) else item
+Data = Images | Dataset[object] | Iterable[object]
+"""Images for a streaming pass: an (N, C, H, W) tensor/array, a Dataset of images or (image, label)
+pairs, or an iterable of batches (a DataLoader)."""
 
 
-def _batches(data: Any, batch_size: int) -> Iterator[Any]:
+def _image_of(item: object) -> Images:
+    """The images of a batch or a data set item (an (images, labels) pair gives its first part);
+    :func:`check_images` says what is wrong with anything else."""
+    return cast(Images, item[0] if isinstance(item, (tuple, list)) else item)
+
+
+def _batches(data: Data, batch_size: int) -> Iterator[Images]:
     """Batches of images from a tensor/array, a map-style Dataset, or an iterable of batches."""
     if isinstance(data, (torch.Tensor, np.ndarray)):
         if data.ndim == 3:
@@ -180,30 +189,36 @@ def _batches(data: Any, batch_size: int) -> Iterator[Any]:
             yield _image_of(batch)
 
 
+@renamed_kwargs(layer_name="layer", data="images")
+@layer_after_model
 def channel_statistics(
     model: nn.Module,
-    layer_name: str,
-    data: Iterable[Any] | Dataset[Any] | torch.Tensor | np.ndarray,
+    images: Data,
     *,
+    layer: Layer,
     batch_size: int = 64,
     max_batches: int | None = None,
     device: torch.device | str | None = None,
     disparity_factor: float = 10.0,
+    cancel: Cancel = None,
 ) -> ChannelStats:
-    """Per-channel statistics of ``layer_name`` in one streaming pass over ``data``.
+    """Per-channel statistics of ``layer`` in one streaming pass over ``images``.
 
-    ``data``: an (N, C, H, W) tensor/array, a Dataset of (image, label) or images, or an
-    iterable of batches (a DataLoader). Memory does not grow with the data set.
+    ``images``: an (N, C, H, W) tensor/array, a Dataset of (image, label) or images, or an
+    iterable of batches (a DataLoader). Memory does not grow with the data set; ``cancel`` is read
+    between batches.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1; got {batch_size}")
+    stop = stopper(cancel)
     access = open_model(model)
-    name, _ = access.resolve(layer_name)
+    name, _ = access.resolve(layer)
     acc = RunningChannelStats()
     with torch.no_grad():
-        for k, batch in enumerate(_batches(data, batch_size)):
+        for k, batch in enumerate(_batches(images, batch_size)):
             if max_batches is not None and k >= max_batches:
                 break
+            check(stop, "channel_statistics")
             acc.update(access.outputs(check_images(batch, model=model, device=device), [name])[name])
     if acc.images == 0:
         raise InputError("empty data set")

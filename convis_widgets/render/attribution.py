@@ -21,7 +21,7 @@ TARGET_COLOR = "#d62728"
 def heatmap_extent(
     rows: Sequence[int], cols: Sequence[int], window: tuple[int, int], stride: tuple[int, int]
 ) -> tuple[float, float, float, float]:
-    """imshow extent placing drop (i, j) as a stride-sized cell centred on its window's centre."""
+    """The imshow extent placing drop (i, j) as a stride-sized cell centred on its window's centre."""
     cy0, cy1 = rows[0] + window[0] / 2 - 0.5, rows[-1] + window[0] / 2 - 0.5
     cx0, cx1 = cols[0] + window[1] / 2 - 0.5, cols[-1] + window[1] / 2 - 0.5
     return (cx0 - stride[1] / 2, cx1 + stride[1] / 2, cy1 + stride[0] / 2, cy0 - stride[0] / 2)
@@ -75,6 +75,7 @@ class OcclusionView:
         self.clear_heatmap()
 
     def clear_heatmap(self) -> None:
+        """Hide the heatmap overlay and the marked cell (no map yet)."""
         self.heat.set_alpha(0.0)
         self.cell.set_visible(False)
 
@@ -90,11 +91,13 @@ class OcclusionView:
         self.ax_image.set_ylim(h - 0.5, -0.5)
 
     def set_opacity(self, opacity: float) -> None:
+        """The heatmap overlay's opacity, kept for the next map."""
         self.opacity = opacity
         if self.cell.get_visible():
             self.heat.set_alpha(opacity)
 
     def set_patch(self, top: int, left: int, window: tuple[int, int]) -> None:
+        """Move the occluding patch's outline to (top, left)."""
         self.patch.set_xy((left - 0.5, top - 0.5))
         self.patch.set_width(window[1])
         self.patch.set_height(window[0])

@@ -9,8 +9,8 @@ import numpy as np
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
-from ..compute.activations import channel_grid, grid_shape
 from . import DEAD_COLOR, PADDING_ON_GREY, _bare, _cmap, _set_image, cell_outlines, new_figure, save_png
+from .grid import channel_grid, grid_shape
 
 Snapshot = tuple[int, np.ndarray]  # (step, image (C, H, W))
 
@@ -112,7 +112,7 @@ class OptvisView:
 
     def _rescale_curve(self) -> None:
         x, y = (np.asarray(a, dtype=float) for a in self.curve.get_data())
-        ref = float(self.reference.get_ydata()[0])
+        ref = float(np.asarray(self.reference.get_ydata(), dtype=float)[0])
         ys = np.concatenate([y[np.isfinite(y)], [ref] if np.isfinite(ref) else []])
         self.ax_curve.set_xlim(0, max(float(x.max()) if x.size else 1.0, 1.0))
         if ys.size:

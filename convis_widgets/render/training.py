@@ -6,11 +6,12 @@ import html
 from collections.abc import Sequence
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from ..compute.activations import channel_grid, grid_shape
 from ..compute.training import RunSummary
 from . import DEAD_COLOR, PADDING_ON_GREY, _bare, _cmap, _set_image, image_for_display
+from .grid import channel_grid, grid_shape
 
 RUN_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
 LIVE_BAR = "#7f7f7f"
@@ -81,7 +82,7 @@ class FirstLayerView:
     def __init__(self, fig: Figure) -> None:
         self.fig = fig
         self.columns: dict[str, dict] = {}
-        self.probe_input = None
+        self.probe_input: Axes | None = None
 
     def reset(self, names: Sequence[str], probe_image: np.ndarray | None = None) -> None:
         """Lay out one column per run (plus the probe input when one is given)."""
@@ -90,7 +91,7 @@ class FirstLayerView:
         grid = self.fig.add_gridspec(3, len(names) + extra, height_ratios=(3, 3, 1.4))
         self.columns = {}
         empty = np.zeros((1, 1))
-        if extra:
+        if probe_image is not None:
             ax = self.fig.add_subplot(grid[1, 0])
             _bare(ax)
             ax.imshow(image_for_display(probe_image), cmap="gray", interpolation="nearest")

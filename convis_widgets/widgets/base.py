@@ -1,66 +1,149 @@
-"""What every convis widget shares: a job runner, an error area, figures made once and freed on close."""
+"""What every convis widget shares, written once: keyword arguments that are its traits, controls
+tagged and linked from one table, a status line and an error area fed by one error guard, redraws
+under one lock, Start/Stop, the layer and image checks, the layer picker (block outputs or every
+module), the job runner, figures freed on close."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, NamedTuple, TypeVar, cast
 
 import ipywidgets as w
-from ipympl.backend_nbagg import Canvas, FigureManager
 from matplotlib.figure import Figure
+from traitlets import Bool, EventHandler, Unicode, observe, validate
 
+from ..compute import probe
+from ..compute.errors import NotSpatialError
+from ..compute.probe import LayerInfo, resolve_layer
 from ..jobs import Job, JobRunner
-from ..render import new_figure
+from .figures import LockedCanvas, close_canvas, close_styling, close_tree, interactive_figure
+
+W = TypeVar("W", bound=w.Widget)
+Work = Callable[[Job], None]
 
 
-class LockedCanvas(Canvas):
-    """An ipympl canvas that renders under its widget's draw lock and always sends whole frames.
+class LayerRule(NamedTuple):
+    """The layers a widget can show, what it needs of a layer (said when one is refused) and the
+    error a refused layer raises."""
 
-    The browser asks for a frame on the kernel's thread while a job may be changing the
-    artists on its worker thread: the lock keeps it from rendering a half-updated figure.
-    Whole frames instead of ipympl's diffs keep a dropped frame from leaving stale bands.
-    """
-
-    def __init__(self, figure: Figure, lock: threading.RLock) -> None:
-        super().__init__(figure)
-        self._render_lock = lock
-
-    def draw(self) -> None:
-        with self._render_lock:
-            super().draw()
-
-    def get_diff_image(self) -> bytes | None:
-        self._force_full = True
-        return super().get_diff_image()
+    names: Sequence[str]
+    need: str
+    error: type[ValueError] = NotSpatialError
 
 
 class ConvisWidget(w.VBox):
-    """A VBox that runs its work as jobs, shows their errors in itself and cleans up on `close()`."""
+    """A VBox that owns the pattern every convis widget repeats, so each widget states only its own.
 
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.errors = w.Output(layout=w.Layout(max_height="12em", overflow="auto"))
-        self.errors.add_class("convis-errors")
+    * its constructor's keyword arguments are its traits: unknown ones are refused (`check_keywords`);
+    * each control is made, tagged ``convis-<name>`` and linked to its trait from one table (`_control`);
+    * every error of a validator, an observer, a button, a mouse handler or a job is shown in
+      `errors` (`_guarded`; ``@validate`` and ``@observe`` handlers are guarded when the class is made);
+    * one `status` line, one redraw helper under `draw_lock` (`_drawing`), Start/Stop state in one
+      place (`_start_stop_buttons`, `_submit_run`), and the checks of ``layer`` and ``image_index``.
+    """
+
+    running = Bool(False, read_only=True, help="True while a run started with Start goes on")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _guard_handlers(cls)
+
+    def __init__(self, **traits: Any) -> None:
+        """Refuse keyword arguments that name no trait (before anything is made), then make the parts
+        every widget has; the subclass sets the traits with `_set_choices` once it can check them."""
+        self.check_keywords(traits)
+        super().__init__()
+        self.errors = self._tag(w.Output(layout=w.Layout(max_height="12em", overflow="auto")), "errors")
+        self.status = self._tag(w.HTML(), "status")
         self.last_error: BaseException | None = None
         self.runner = JobRunner(on_error=self._show_error)
         self.draw_lock = threading.RLock()
+        self.controls: dict[str, w.Widget] = {}
+        self._links: list[w.link] = []
         self._canvases: list[LockedCanvas] = []
 
-    def _new_figure(self, figsize: tuple[float, float]) -> Figure:
-        """An interactive ipympl figure owned by this widget (never registered with pyplot)."""
-        fig = new_figure(figsize)
-        canvas = LockedCanvas(fig, self.draw_lock)
-        FigureManager(canvas, num=id(fig))
-        canvas.header_visible = False
-        canvas.footer_visible = False
-        canvas.resizable = False
-        canvas.toolbar_visible = "fade-in-fade-out"
-        self._canvases.append(canvas)
-        return fig
+    # ----- keyword arguments are the traits -----
+
+    @classmethod
+    def trait_keywords(cls) -> list[str]:
+        """The constructor's keyword arguments that set a trait: the widget's own writable traits."""
+        box = set(w.VBox.class_trait_names())
+        return sorted(n for n, t in cls.class_traits().items() if n not in box and not t.read_only)
+
+    @classmethod
+    def check_keywords(cls, given: Mapping[str, Any]) -> None:
+        """A TypeError naming every keyword of ``given`` that is no trait, with the valid keywords."""
+        traits = set(cls.trait_keywords())
+        unknown = sorted(set(given) - traits)
+        if unknown:
+            own = {p.name for p in inspect.signature(cls.__init__).parameters.values()
+                   if p.kind is p.KEYWORD_ONLY}
+            raise TypeError(f"{cls.__name__} got unexpected keyword argument(s) {unknown}; "
+                            f"valid keywords: {sorted(traits | own)}")
+
+    def _set_choices(self, values: Mapping[str, Any]) -> None:
+        """Set traits one by one, in order: each validator sees the values set before it. (Not under
+        ``hold_trait_notifications``: there a refused value still fires the held observers.)"""
+        for name, value in values.items():
+            setattr(self, name, value)
+
+    # ----- controls: made, tagged and linked once -----
+
+    @staticmethod
+    def _tag(widget: W, css: str) -> W:
+        """``widget`` with the CSS class ``convis-<css>`` the browser tests and stylesheets find it by."""
+        widget.add_class(f"convis-{css}")
+        return widget
+
+    def _control(self, trait: str, control: W, css: str | None = None) -> W:
+        """``control`` as the one control of ``trait``: tagged (``convis-<trait>`` by default) and,
+        once `_link_controls` runs, linked to the trait both ways."""
+        self.controls[trait] = self._tag(control, css or trait.replace("_", "-"))
+        return control
+
+    def _link_controls(self) -> None:
+        """Link each control not yet linked to its trait (the control takes the trait's value)."""
+        linked = {link.source[1] for link in self._links}
+        for trait, control in self.controls.items():
+            if trait not in linked:
+                self._links.append(w.link((self, trait), (control, "value")))
+
+    def _button(self, description: str, css: str, action: Callable[[], object], **style: Any) -> w.Button:
+        """A tagged Button whose click runs ``action`` under the error guard."""
+        button = self._tag(w.Button(description=description, **style), css)
+        button.on_click(self._on_button(action))
+        return button
+
+    def _image_slider(self) -> w.IntSlider:
+        """The control of ``image_index`` over ``self.images`` (disabled for a single image)."""
+        n = len(self.images)
+        return self._control("image_index", w.IntSlider(0, min=0, max=max(n - 1, 0), description="image",
+                                                        disabled=n == 1, continuous_update=False), "image")
+
+    # ----- the status line, redraws, errors -----
+
+    def _set_status(self, html: str) -> None:
+        """Say in the widget's one status line what it shows or does now (HTML)."""
+        self.status.value = html
+
+    @contextmanager
+    def _drawing(self, *figures: Figure) -> Iterator[None]:
+        """Change a view's artists under the draw lock (the browser never renders a half-changed
+        figure), then ask each of ``figures`` for a redraw."""
+        with self.draw_lock:
+            yield
+            for figure in figures:
+                figure.canvas.draw_idle()
 
     def _show_error(self, exc: BaseException) -> None:
-        """Show an error raised by a job inside the widget, named after it, with its traceback."""
+        """Show an error inside the widget, named after it, with its traceback (each error once)."""
+        if exc is self.last_error or not hasattr(self, "errors"):
+            return
         self.last_error = exc
         name = type(self).__name__
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-3))
@@ -70,17 +153,117 @@ class ConvisWidget(w.VBox):
         self.last_error = None
         self.errors.outputs = ()
 
-    def _submit(self, work) -> Job:
+    def _guarded(self, action: Callable[..., Any], *, reraise: bool = True) -> Callable[..., Any]:
+        """``action`` under the error guard: what it raises is shown in the widget, then raised again
+        (not with ``reraise=False``: clicks and mouse events, whose errors would reach only the log)."""
+
+        @functools.wraps(action)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return action(*args, **kwargs)
+            except Exception as exc:  # shown in the widget, never swallowed
+                self._show_error(exc)
+                if reraise:
+                    raise
+                return None
+
+        return guarded
+
+    def _on_button(self, action: Callable[[], object]) -> Callable[..., None]:
+        """A click handler (also callable with no argument) that clears the shown error and runs
+        ``action`` under the guard: ipywidgets only writes a click handler's error to the kernel log."""
+        guarded = self._guarded(action, reraise=False)
+
+        def clicked(_button: w.Button | None = None) -> None:
+            self._clear_error()
+            guarded()
+
+        return clicked
+
+    def _observe(self, handler: Callable[..., object], names: str | list[str]) -> None:
+        """Observe ``names`` with ``handler`` under the guard (for observers added after the first values)."""
+        self.observe(self._guarded(handler), names=names)
+
+    # ----- jobs and Start/Stop -----
+
+    def _submit(self, work: Work) -> Job:
         """Clear the shown error and run `work(job)` as this widget's only job."""
         self._clear_error()
         return self.runner.submit(work)
+
+    def _start_stop_buttons(self) -> None:
+        """The Start and Stop buttons (``start_button``, ``stop_button``): the widget's `start` and `stop`."""
+        start = self.start  # type: ignore[attr-defined]
+        self.start_button = self._button("Start", "start", start, button_style="success", icon="play")
+        self.stop_button = self._button("Stop", "stop", self.stop, button_style="warning", icon="stop",
+                                        disabled=True)
+
+    def _submit_run(self, work: Work) -> Job:
+        """Submit ``work`` as a run: `running`, Start and Stop show it while it goes on."""
+
+        def run(job: Job) -> None:
+            self._set_running(True)
+            try:
+                work(job)
+            finally:
+                self._set_running(False)
+
+        return self._submit(run)
+
+    def _set_running(self, running: bool) -> None:
+        self.set_trait("running", running)
+        if hasattr(self, "start_button"):
+            self.start_button.disabled = running
+            self.stop_button.disabled = not running
+
+    def stop(self) -> None:
+        """Stop the current job at its next step; what it reached stays."""
+        runner = getattr(self, "runner", None)  # None when close() runs on a half-built widget
+        job = runner.current if runner is not None else None
+        if job is not None:
+            job.cancel()
 
     def wait(self, timeout: float | None = 30.0) -> bool:
         """Block until the widget's current job is done: for scripts and tests."""
         return self.runner.wait(timeout)
 
+    # ----- the layer and image checks widgets share -----
+
+    def _layer_rule(self) -> LayerRule:
+        """The layers this widget can show (widgets with a ``layer`` trait say which)."""
+        raise NotImplementedError(f"{type(self).__name__} has no layer to choose")
+
+    def _layer_name(self, layer: str | int) -> str:
+        """A layer name, or an index into the usable layers, as the name of a usable layer; a name the
+        model lacks raises LayerNotFoundError, an unusable one the rule's error: both list the usable."""
+        rule = self._layer_rule()
+        names = list(rule.names)
+        name, _ = resolve_layer(self.model, layer, names=names)
+        if name not in names:
+            raise rule.error(f"{rule.need}; got {name!r}. Layers it can use: {names}")
+        return name
+
+    @validate("layer")
+    def _valid_layer(self, proposal: dict[str, Any]) -> str:
+        return self._layer_name(proposal["value"])
+
+    @validate("image_index")
+    def _valid_image_index(self, proposal: dict[str, Any]) -> int:
+        index, n = proposal["value"], len(self.images)
+        if not 0 <= index < n:
+            raise IndexError(f"image_index must be in 0..{n - 1} (there are {n} images); got {index}")
+        return index
+
+    # ----- figures and closing -----
+
+    def _new_figure(self, figsize: tuple[float, float]) -> Figure:
+        """An interactive ipympl figure owned by this widget (never registered with pyplot)."""
+        fig = interactive_figure(figsize, self.draw_lock)
+        self._canvases.append(cast(LockedCanvas, fig.canvas))
+        return fig
+
     def close(self) -> None:
-        """Stop the running job, close the figures and the widget's children, free the figures.
+        """Stop the running job, unlink the controls, close the figures and the widget's children.
 
         Also called by `Widget.__del__` on a widget whose constructor raised half-way,
         so it only frees what exists. ipympl's `FigureManager` makes a `Toolbar` widget
@@ -91,55 +274,153 @@ class ConvisWidget(w.VBox):
         runner = getattr(self, "runner", None)
         if runner is not None:
             runner.cancel()
+        for link in getattr(self, "_links", ()):
+            link.unlink()
+        self._links = []
         for canvas in getattr(self, "_canvases", ()):
-            _close_canvas(canvas)
-        if hasattr(self, "_canvases"):
-            self._canvases = []
+            close_canvas(canvas)
+        self._canvases = []
         for child in self.children:
-            _close_tree(child)
-        if hasattr(self, "errors"):
-            _close_tree(self.errors)
-        _close_styling(self)
+            close_tree(child)
+        for part in ("errors", "status"):
+            if hasattr(self, part):
+                close_tree(getattr(self, part))
+        close_styling(self)
         super().close()
 
-    def _on_button(self, action: Callable[[], object]) -> Callable[[w.Button], None]:
-        """A Button.on_click handler that runs `action()` and shows what it raises in the widget.
 
-        ipywidgets only writes an exception raised in a click handler to the kernel log.
-        """
+def _shown(func: Callable[..., Any]) -> Callable[..., Any]:
+    """A validator or observer that shows what it raises in its widget, then raises it."""
 
-        def clicked(_button: w.Button) -> None:
-            self._clear_error()
-            try:
-                action()
-            except Exception as exc:  # shown in the widget, never swallowed
-                self._show_error(exc)
+    @functools.wraps(func)
+    def guarded(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(self, *args, **kwargs)
+        except Exception as exc:  # shown in the widget, never swallowed
+            show = getattr(self, "_show_error", None)
+            if show is not None:
+                show(exc)
+            raise
 
-        return clicked
-
-
-def _close_canvas(canvas: Canvas) -> None:
-    """Close an ipympl canvas and the Toolbar widget its FigureManager made (which holds it)."""
-    manager = getattr(canvas, "manager", None)
-    for toolbar in (getattr(canvas, "toolbar", None), getattr(manager, "toolbar", None)):
-        if isinstance(toolbar, w.Widget):
-            toolbar.close()
-            _close_styling(toolbar)
-    canvas.close()
-    _close_styling(canvas)
+    guarded.convis_guarded = True  # type: ignore[attr-defined]
+    return guarded
 
 
-def _close_styling(widget: w.Widget) -> None:
-    """Close the Layout and Style widgets a widget made for itself (ipywidgets keeps them alive)."""
-    for name in ("layout", "style"):
-        part = getattr(widget, name, None) if widget.has_trait(name) else None
-        if isinstance(part, w.Widget):
-            part.close()
+def _guard_handlers(cls: type) -> None:
+    """Put every ``@validate`` and ``@observe`` handler of ``cls`` (and of its mixins) under `_shown`."""
+    for klass in cls.__mro__:
+        for handler in vars(klass).values():
+            if isinstance(handler, EventHandler) and not getattr(handler.func, "convis_guarded", False):
+                handler.func = cast(Any, _shown(handler.func))
 
 
-def _close_tree(widget: w.Widget) -> None:
-    """Close a widget and, for boxes, everything inside it, with its Layout and Style."""
-    for child in getattr(widget, "children", ()):
-        _close_tree(child)
-    widget.close()
-    _close_styling(widget)
+_guard_handlers(ConvisWidget)
+
+
+LAYER_VIEWS = [("blocks", "blocks"), ("every module", "all")]  # (label, value) of the `layers` trait
+
+
+def merged_layers(every: Sequence[LayerInfo], blocks: Sequence[LayerInfo]) -> list[LayerInfo]:
+    """Every module's layer and each block output, in execution order: a block `probe.layers` lacks
+    (a ResNet stage handing on its last block's tensor) comes right after the last module inside it."""
+    merged = list(every)
+    for block in blocks:
+        if any(i.name == block.name for i in merged):
+            continue
+        inside = [k for k, i in enumerate(merged) if i.name.startswith(block.name + ".")]
+        merged.insert(inside[-1] + 1 if inside else len(merged), block)
+    return merged
+
+
+class LayerPicker(ConvisWidget):
+    """A widget whose layer picker (``layer_dropdown``) lists the network's block outputs or every
+    module: the ``layers`` trait, "blocks" or "all", with its toggle. Any usable layer validates in
+    either view; choosing one the blocks view lacks shows every module."""
+
+    layers = Unicode("blocks", help='what the layer picker lists: "blocks" (each block\'s output) or "all"')
+
+    layer: str  # the subclass's trait
+    layer_infos: list[LayerInfo]  # every layer the widget may show, blocks included, in execution order
+    block_names: list[str]
+    layer_dropdown: w.Dropdown
+
+    def _find_layers(self, model: Any, input_shape: Sequence[int]) -> list[LayerInfo]:
+        """Every layer of ``model`` and its block outputs, merged in execution order (`block_names` set)."""
+        blocks = probe.block_layers(model, input_shape)
+        self.block_names = [b.name for b in blocks]
+        return merged_layers(probe.layers(model, input_shape), blocks)
+
+    def _candidates(self) -> list[LayerInfo]:
+        """The layers the widget can use now, in either view (the widget says which)."""
+        raise NotImplementedError(f"{type(self).__name__} has no layer to choose")
+
+    def _listed(self, view: str | None = None) -> list[LayerInfo]:
+        """The usable layers the picker lists in ``view`` (default: the current one)."""
+        usable = self._candidates()
+        if (view or self.layers) == "all":
+            return usable
+        return [i for i in usable if i.name in self.block_names]
+
+    def _first_view(self, given: object = None) -> object:
+        """The view given, else "blocks" when the model has a usable block output, else "all"."""
+        if given is not None:
+            return given
+        return "blocks" if self._listed("blocks") else "all"
+
+    def _layers_toggle(self) -> w.ToggleButtons:
+        """The control of ``layers``: block outputs only, or every module."""
+        return self._control("layers", w.ToggleButtons(
+            options=LAYER_VIEWS, style={"button_width": "auto"},
+            tooltips=["each block's output (a ResNet stage, a conv with its activation)",
+                      "every module that runs"]), "layer-view")
+
+    def _fit_layer_picker(self, give_way: bool = False) -> None:
+        """List the current view's layers in the picker. A chosen layer the view lacks switches it to
+        every module; with ``give_way`` (the view was just chosen) the layer gives way instead, to the
+        first listed layer at or after it (the block it belongs to)."""
+        listed = [i.name for i in self._listed()]
+        if self.layer and self.layer not in listed:
+            if not give_way and self.layers != "all":
+                self.layers = "all"  # observed: lists every module
+                return
+            order = [i.name for i in self._candidates()]
+            later = order[order.index(self.layer):] if self.layer in order else []
+            self.layer = next((n for n in later if n in listed), listed[-1])
+        if not hasattr(self, "layer_dropdown"):
+            return
+        options = tuple((f"{i.name}  ({i.type}, {'x'.join(map(str, i.output_shape))})", i.name)
+                        for i in self._listed())
+        if self.layer_dropdown.options != options:
+            with self._unlinked("layer"):  # new options reset the dropdown's value: keep the trait's
+                self.layer_dropdown.options = options
+
+    @contextmanager
+    def _unlinked(self, trait: str) -> Iterator[None]:
+        """Within, ``trait``'s control is not linked to it; on leaving, the control takes its value."""
+        links = [link for link in self._links if link.source[1] == trait]
+        for link in links:
+            link.unlink()
+        try:
+            yield
+        finally:
+            for link in links:
+                link.link()
+
+    @validate("layers")
+    def _valid_layers(self, proposal: dict[str, Any]) -> str:
+        value, views = proposal["value"], [v for _, v in LAYER_VIEWS]
+        if value not in views:
+            raise ValueError(f"layers must be one of {views}; got {value!r}")
+        if value == "blocks" and not self._listed("blocks"):
+            need = self._layer_rule().need
+            raise ValueError(f"the model has no block output this widget can use ({need}); "
+                             f"its blocks: {self.block_names}. layers='all' lists every module")
+        return value
+
+    @observe("layers")
+    def _on_layers(self, _change: dict[str, Any]) -> None:
+        self._fit_layer_picker(give_way=True)
+
+    @observe("layer")
+    def _on_layer_view(self, _change: dict[str, Any]) -> None:
+        self._fit_layer_picker()  # a module inside a block: every module is shown

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import ipywidgets as w
 import numpy as np
 import torch
-from traitlets import Int, Unicode, validate
+from traitlets import Bunch, Int, Unicode, validate
 
 from ..compute.filters import FilterReport, conv_layers, conv_weight, filter_images, filter_report
-from ..compute.probe import resolve_layer
+from ..jobs import Job
 from ..render import FilterView
-from .base import ConvisWidget
+from .base import ConvisWidget, LayerRule
 
 
 class FilterGallery(ConvisWidget):
     """Pick a conv layer and see its filters (RGB for 3 input channels, else one input channel).
 
-    Smooth first-layer filters suggest a converged network, noisy ones an unconverged
-    or weakly regularised one (seed 002); noisy filters are struck out in red.
+    Smooth first-layer filters suggest a converged network, noisy ones an unconverged or weakly
+    regularised one (the lecture notes "Visualizing and understanding CNNs"); noisy filters
+    are struck out in red. Keyword arguments are the traits: ``layer`` (a name or
+    an index into the conv layers; default the first) and ``input_channel``.
     """
 
     layer = Unicode()
@@ -27,11 +31,10 @@ class FilterGallery(ConvisWidget):
         self,
         model: torch.nn.Module,
         *,
-        layer: str | int | None = None,
-        input_channel: int = 0,
         figsize: tuple[float, float] = (8.0, 4.0),
+        **choices: Any,
     ) -> None:
-        super().__init__()
+        super().__init__(**choices)
         self.model = model
         self.layer_names = conv_layers(model)
         if not self.layer_names:
@@ -41,31 +44,27 @@ class FilterGallery(ConvisWidget):
         self.report: FilterReport | None = None
         self.shown: np.ndarray | None = None
 
-        self.layer_dropdown = w.Dropdown(options=self.layer_names, description="layer")
-        self.layer_dropdown.add_class("convis-layer")
-        self.channel_slider = w.IntSlider(0, min=0, max=0, description="input ch.",
-                                          continuous_update=False)
-        self.status = w.HTML()
-        self.status.add_class("convis-status")
+        self.layer_dropdown = self._control("layer", w.Dropdown(options=self.layer_names,
+                                                                description="layer"))
+        self.channel_slider = self._control("input_channel", w.IntSlider(
+            0, min=0, max=0, description="input ch.", continuous_update=False), "input-channel")
         self.figure = self._new_figure(figsize)
         self.view = FilterView(self.figure)
         self.children = [w.HBox([self.layer_dropdown, self.channel_slider]), self.figure.canvas,
                          self.status, self.errors]
         self.add_class("convis-filter-gallery")
 
-        self.layer = self._conv_name(layer if layer is not None else self.layer_names[0])
+        layer = choices.pop("layer", None)
+        self.layer = self._layer_name(layer if layer is not None else self.layer_names[0])
         self._fit_slider()
-        self.input_channel = input_channel
-        w.link((self, "layer"), (self.layer_dropdown, "value"))
-        w.link((self, "input_channel"), (self.channel_slider, "value"))
-        self.observe(self._refresh, names=["layer", "input_channel"])
+        self._set_choices(choices)
+        self._link_controls()
+        self._observe(self._refresh, names=["layer", "input_channel"])
         self._refresh()
 
-    def _conv_name(self, layer: str | int) -> str:
-        name = resolve_layer(self.model, layer, names=self.layer_names)[0]
-        if name not in self.layer_names:
-            raise ValueError(f"layer {name!r} has no conv filters; conv layers: {self.layer_names}")
-        return name
+    def _layer_rule(self) -> LayerRule:
+        return LayerRule(self.layer_names,
+                         "only conv layers (a module with a 4-D weight) have filters to show", ValueError)
 
     def _is_rgb(self, layer: str) -> bool:
         """Filters over 3 input channels are drawn as colour pictures."""
@@ -81,19 +80,15 @@ class FilterGallery(ConvisWidget):
             self.channel_slider.max = n - 1
             self.channel_slider.disabled = n == 1
 
-    @validate("layer")
-    def _valid_layer(self, proposal):
-        return self._conv_name(proposal["value"])
-
     @validate("input_channel")
-    def _valid_channel(self, proposal):
+    def _valid_channel(self, proposal: Bunch) -> Any:
         channel, n = proposal["value"], self._pictures_per_filter(self.layer)
         if not 0 <= channel < n:
             raise IndexError(f"layer {self.layer!r} has {n} input channel(s) to show (0..{n - 1}); "
                              f"got input_channel={channel}")
         return channel
 
-    def _refresh(self, change=None) -> None:
+    def _refresh(self, change: Bunch | None = None) -> None:
         if change is not None and change["name"] == "layer":
             self._fit_slider()
             if self.input_channel != 0:
@@ -102,18 +97,17 @@ class FilterGallery(ConvisWidget):
         layer, channel = self.layer, self.input_channel
         self._submit(lambda job: self._draw(job, layer, channel))
 
-    def _draw(self, job, layer: str, channel: int) -> None:
+    def _draw(self, job: Job, layer: str, channel: int) -> None:
         rgb = self._is_rgb(layer)
         images = filter_images(self.model, layer, mode="rgb" if rgb else "channels")
         report = filter_report(self.model, layer)
         job.check()
         shown = images if rgb else images[:, channel]
         noisy = np.flatnonzero(report.noisy)
-        with self.draw_lock:
+        with self._drawing(self.figure):
             self.view.update(shown, report.smoothness, report.noisy, layer=layer,
                              threshold=report.threshold,
                              input_channel=None if self._pictures_per_filter(layer) == 1 else channel)
-            self.figure.canvas.draw_idle()
             self.report, self.shown = report, shown
             flagged = f"; noisy: {', '.join(map(str, noisy))}" if len(noisy) else ""
-            self.status.value = f"<b>{layer}</b>: {report.verdict}{flagged}"
+            self._set_status(f"<b>{layer}</b>: {report.verdict}{flagged}")

@@ -14,8 +14,6 @@ from ..compute import optvis
 # names one; "report" and "n_reports" are the widget's own (report 0: log-spaced snapshots).
 OWN = ("report", "n_reports")
 MIRRORED = tuple(row.name for row in optvis.TABLE if row.name not in OWN)
-LIVE = tuple(name for name in MIRRORED if optvis.settings.ROWS[name].live)
-AT_START = tuple(name for name in MIRRORED if not optvis.settings.ROWS[name].live)
 
 
 def setting_trait(row: optvis.Setting) -> TraitType:
@@ -43,10 +41,11 @@ def labelled() -> dict[str, Any]:
 
 
 def slider_args() -> dict[str, Any]:
+    """Keyword arguments of the setting sliders and number boxes: labelled, and sent on release."""
     return dict(continuous_update=False, **labelled())
 
 
-def setting_control(row: optvis.Setting) -> w.Widget:
+def setting_control(row: optvis.Setting) -> w.Widget:  # noqa: PLR0911 (one control per kind)
     """The control a settings-table row asks for (see `optvis.settings.Control`)."""
     assert row.control is not None
     kind, *args = row.control
@@ -70,3 +69,13 @@ def setting_control(row: optvis.Setting) -> w.Widget:
     if kind == "dropdown":
         return w.Dropdown(options=list(args[0]), description=label, tooltip=row.help, **labelled())
     raise ValueError(f"setting {row.name!r}: unknown control {kind!r}")
+
+
+def checked_settings(settings: optvis.Settings, changes: dict[str, Any]) -> optvis.Settings:
+    """``settings`` with ``changes``, checked together by `optvis.Settings` itself (the one set of
+    rules); the ValueError names the settings, the values given and what is allowed."""
+    try:
+        return settings.replace(**changes)
+    except ValueError as exc:
+        shown = ", ".join(f"{k}={v!r}" for k, v in changes.items())
+        raise ValueError(f"FeatureVisualizer setting {shown} refused: {exc}") from None

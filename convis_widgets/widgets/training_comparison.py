@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import ipywidgets as w
 import numpy as np
-from traitlets import Float, Int, Unicode, validate
+from torch import nn
+from traitlets import Bunch, Float, Int, Unicode, validate
 
 from ..compute.training import (
     DEFAULT_BATCH_SIZE,
@@ -28,6 +30,7 @@ from ..compute.training import (
 from ..jobs import Job
 from ..render.training import FirstLayerView, LossView, results_table
 from .base import ConvisWidget
+from .progress import ESTIMATING, eta_text, total_eta_text
 
 BUILTIN = {"digits": "digits (built-in, 1x28x28)", "patches": "colour patches (built-in, 3x32x32)"}
 DEFAULT_DATA = {"classifier": "digits", "autoencoder": "patches"}
@@ -59,7 +62,13 @@ class TrainingComparison(ConvisWidget):
 
     ``data``: your own set for the "yours" choice (an ImageDataset, an image tensor for the
     autoencoder, or a (train, held-out) pair of them); the built-in digits and colour patches are
-    always offered. Every run is saved under ``out_dir`` and can be loaded back with Load.
+    always offered. ``model_fn``: your network instead of the built-in one, a callable that takes the
+    first conv layer's kernel size and returns a fresh model whose first conv has that kernel (one
+    copy is trained per size, each from the same seed). Every run is saved under ``out_dir`` and can
+    be loaded back with Load. Keyword
+    arguments are the traits: ``kind``, ``dataset`` (default "yours" when ``data`` is given, else
+    the kind's built-in set), ``kernels`` ("3, 9" or a list of ints), ``epochs``, ``batch_size``,
+    ``lr``, ``seed`` and ``out_dir``.
     """
 
     kind = Unicode("classifier")
@@ -74,19 +83,18 @@ class TrainingComparison(ConvisWidget):
     def __init__(
         self,
         *,
-        kind: str = "classifier",
         data: Any = None,
-        dataset: str | None = None,
-        kernels: str | list[int] | tuple[int, ...] = (3, 9),
-        epochs: int = DEFAULT_EPOCHS,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        lr: float = DEFAULT_LR,
-        seed: int = 0,
-        out_dir: str | os.PathLike[str] = DEFAULT_OUT_DIR,
+        model_fn: Callable[[int], nn.Module] | None = None,
         figsize: tuple[float, float] = (9.0, 3.2),
+        **choices: Any,
     ) -> None:
-        super().__init__()
+        super().__init__(**choices)
+        if model_fn is not None and (isinstance(model_fn, nn.Module) or not callable(model_fn)):
+            raise TypeError("model_fn must be a callable that takes the first kernel size and returns a "
+                            "fresh model, not a model (e.g. model_fn=lambda k: MyNet(first_kernel=k)); "
+                            f"got {type(model_fn).__name__}")
         self.user_data = data
+        self.model_fn = model_fn
         if data is not None:  # fail now, not at Start
             as_tensors(data[0] if isinstance(data, tuple) and not _is_pair_of_tensors(data) else data)
         self.histories: dict[str, list[Record]] = {}
@@ -95,35 +103,9 @@ class TrainingComparison(ConvisWidget):
         self.verdict = ""
         self.comparison: Comparison | None = None
 
-        style = {"description_width": "initial"}
-        self.kind_buttons = w.ToggleButtons(options=list(KINDS), description="model", style=style)
-        options = [(label, key) for key, label in BUILTIN.items()]
-        if data is not None:
-            options.append((f"yours ({_data_name(data)})", USER))
-        self.data_dropdown = w.Dropdown(options=options, description="data", style=style)
-        self.kernels_text = w.Text(description="first kernels", style=style, layout=w.Layout(width="12em"))
-        self.epochs_box = w.BoundedIntText(min=1, max=1000, description="epochs", style=style,
-                                           layout=w.Layout(width="9em"))
-        self.batch_box = w.BoundedIntText(min=1, max=4096, description="batch", style=style,
-                                          layout=w.Layout(width="9em"))
-        self.lr_box = w.BoundedFloatText(min=1e-6, max=10.0, step=1e-4, description="lr", style=style,
-                                         layout=w.Layout(width="10em"))
-        self.seed_box = w.IntText(description="seed", style=style, layout=w.Layout(width="8em"))
-        self.start_button = w.Button(description="Start", button_style="success", icon="play")
-        self.stop_button = w.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
-        self.out_text = w.Text(description="saved in", style=style, layout=w.Layout(width="18em"))
-        self.saved_dropdown = w.Dropdown(description="saved runs", style=style, layout=w.Layout(width="30em"))
-        self.load_button = w.Button(description="Load", icon="folder-open")
-        for control, css in ((self.kind_buttons, "kind"), (self.data_dropdown, "data"),
-                             (self.kernels_text, "kernels"), (self.epochs_box, "epochs"),
-                             (self.start_button, "start"), (self.stop_button, "stop"),
-                             (self.load_button, "load"), (self.saved_dropdown, "saved")):
-            control.add_class(f"convis-{css}")
+        self._build_controls()
         self.progress = w.VBox()
-        self.status = w.HTML()
-        self.status.add_class("convis-status")
-        self.table = w.HTML()
-        self.table.add_class("convis-table")
+        self.table = self._tag(w.HTML(), "table")
         self.loss_figure = self._new_figure(figsize)
         self.loss_view = LossView(self.loss_figure)
         self.layer_figure = self._new_figure((figsize[0], figsize[1] * 1.6))
@@ -138,39 +120,59 @@ class TrainingComparison(ConvisWidget):
         ]
         self.add_class("convis-training-comparison")
 
-        self.kind = kind
-        self.dataset = dataset if dataset is not None else (USER if data is not None else DEFAULT_DATA[kind])
-        self.kernels = kernels if isinstance(kernels, str) else ", ".join(map(str, kernels))
-        self.epochs, self.batch_size, self.lr, self.seed = epochs, batch_size, lr, seed
-        self.out_dir = str(out_dir)
-        for control, name in ((self.kind_buttons, "kind"), (self.data_dropdown, "dataset"),
-                              (self.kernels_text, "kernels"), (self.epochs_box, "epochs"),
-                              (self.batch_box, "batch_size"), (self.lr_box, "lr"),
-                              (self.seed_box, "seed"), (self.out_text, "out_dir")):
-            w.link((self, name), (control, "value"))
-        self.observe(self._follow_kind, names="kind")
-        self.observe(lambda change: self._list_saved(), names="out_dir")
-        self.start_button.on_click(lambda _: self._clicked(self.start))
-        self.stop_button.on_click(lambda _: self.stop())
-        self.load_button.on_click(lambda _: self._clicked(self.load))
+        self._set_choices({"kind": choices.pop("kind", "classifier")})  # checked before it picks the data
+        dataset, kernels = choices.pop("dataset", None), choices.pop("kernels", (3, 9))
+        default = USER if data is not None else DEFAULT_DATA[self.kind]
+        self._set_choices({
+            "dataset": dataset if dataset is not None else default,
+            "kernels": kernels if isinstance(kernels, str) else ", ".join(map(str, kernels)),
+            "out_dir": str(choices.pop("out_dir", DEFAULT_OUT_DIR)), **choices})
+        self._link_controls()
+        self._observe(self._follow_kind, names="kind")
+        self._observe(lambda _change: self._list_saved(), names="out_dir")
         self._list_saved()
-        self.status.value = "Choose the settings and press <b>Start</b>."
+        self._set_status("Choose the settings and press <b>Start</b>.")
+
+    def _build_controls(self) -> None:
+        """Every control, made and tagged once; `_link_controls` links each to its trait."""
+        c, style = self._control, {"description_width": "initial"}
+        self.kind_buttons = c("kind", w.ToggleButtons(options=list(KINDS), description="model", style=style))
+        options = [(label, key) for key, label in BUILTIN.items()]
+        if self.user_data is not None:
+            options.append((f"yours ({_data_name(self.user_data)})", USER))
+        self.data_dropdown = c("dataset", w.Dropdown(options=options, description="data", style=style),
+                               "data")
+        self.kernels_text = c("kernels", w.Text(description="first kernels", style=style,
+                                                layout=w.Layout(width="12em")))
+        self.epochs_box = c("epochs", w.BoundedIntText(min=1, max=1000, description="epochs", style=style,
+                                                       layout=w.Layout(width="9em")))
+        self.batch_box = c("batch_size", w.BoundedIntText(min=1, max=4096, description="batch", style=style,
+                                                          layout=w.Layout(width="9em")))
+        self.lr_box = c("lr", w.BoundedFloatText(min=1e-6, max=10.0, step=1e-4, description="lr", style=style,
+                                                 layout=w.Layout(width="10em")))
+        self.seed_box = c("seed", w.IntText(description="seed", style=style, layout=w.Layout(width="8em")))
+        self._start_stop_buttons()
+        self.out_text = c("out_dir", w.Text(description="saved in", style=style,
+                                            layout=w.Layout(width="18em")))
+        self.saved_dropdown = self._tag(w.Dropdown(description="saved runs", style=style,
+                                                   layout=w.Layout(width="30em")), "saved")
+        self.load_button = self._button("Load", "load", self.load, icon="folder-open")
 
     @validate("kind")
-    def _valid_kind(self, proposal):
+    def _valid_kind(self, proposal: Bunch) -> Any:
         if proposal["value"] not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}; got {proposal['value']!r}")
         return proposal["value"]
 
     @validate("dataset")
-    def _valid_dataset(self, proposal):
+    def _valid_dataset(self, proposal: Bunch) -> Any:
         valid = list(BUILTIN) + ([USER] if self.user_data is not None else [])
         if proposal["value"] not in valid:
             raise ValueError(f"dataset must be one of {valid}; got {proposal['value']!r}"
                              + ("" if self.user_data is not None else " (pass data= for 'yours')"))
         return proposal["value"]
 
-    def _follow_kind(self, change) -> None:
+    def _follow_kind(self, change: Bunch) -> None:
         """A built-in data set follows the kind: digits for the classifier, patches for the autoencoder."""
         if self.dataset in BUILTIN:
             self.dataset = DEFAULT_DATA[change["new"]]
@@ -189,30 +191,12 @@ class TrainingComparison(ConvisWidget):
     def start(self) -> Job:
         """Start a comparison with the current settings (stopping one that runs)."""
         settings = dict(kind=self.kind, kernels=parse_kernels(self.kernels), epochs=self.epochs,
-                        batch_size=self.batch_size, lr=self.lr, seed=self.seed, out_dir=self.out_dir)
+                        batch_size=self.batch_size, lr=self.lr, seed=self.seed, out_dir=self.out_dir,
+                        model_fn=self.model_fn)
         train, val = self._data()
-        return self._submit(lambda job: self._train(job, settings, train, val))
-
-    def stop(self) -> None:
-        """Stop the running comparison before its next batch; what the runs reached is kept and saved."""
-        runner = getattr(self, "runner", None)  # None when close() runs on a half-built widget
-        job = runner.current if runner is not None else None
-        if job is not None:
-            job.cancel()
-
-    def _clicked(self, action) -> None:
-        """Run a button's action; its error is shown in the widget (a callback's would be lost)."""
-        try:
-            action()
-        except Exception as exc:
-            self._show_error(exc)
-
-    def _busy(self, busy: bool) -> None:
-        self.start_button.disabled = busy
-        self.stop_button.disabled = not busy
+        return self._submit_run(lambda job: self._train(job, settings, train, val))
 
     def _train(self, job: Job, settings: dict, train: Any, val: Any) -> None:
-        self._busy(True)
         comparison = None
         try:
             comparison = compare_first_kernels(data=train, val_data=val, cancel=lambda: job.cancelled,
@@ -220,7 +204,8 @@ class TrainingComparison(ConvisWidget):
             self.comparison = comparison
             probe = comparison.probe_image if settings["kind"] == "autoencoder" else None
             self._reset([r.name for r in comparison.runs], probe,
-                        f"{settings['kind']} on {comparison.runs[0].config['data']}")
+                        f"{'your ' if settings['model_fn'] else ''}{settings['kind']} on "
+                        f"{comparison.runs[0].config['data']}")
             self.runs = comparison.runs
             for record in comparison:
                 self._show(record, comparison.runs)
@@ -230,7 +215,6 @@ class TrainingComparison(ConvisWidget):
                 self._finish(comparison.runs, "stopped on an error")
             raise
         finally:
-            self._busy(False)
             self._list_saved()
 
     def _reset(self, names: list[str], probe_image: np.ndarray | None, title: str) -> None:
@@ -255,7 +239,7 @@ class TrainingComparison(ConvisWidget):
         per_epoch = record.total_steps / run.config["epochs"]
         trained = [r for r in history if r.train_loss is not None]
         held = [r for r in history if r.is_epoch]
-        with self.draw_lock:
+        with self._drawing(self.loss_figure, *([self.layer_figure] if record.is_epoch else [])):
             self.loss_view.update(
                 record.run,
                 (np.array([r.step / per_epoch for r in trained]), np.array([r.train_loss for r in trained])),
@@ -264,21 +248,21 @@ class TrainingComparison(ConvisWidget):
                 self.layer_view.update(record.run, record.filters, probe=record.probe,
                                        probe_is_image=run.config["kind"] == "autoencoder",
                                        frac_zero=record.frac_zero, dead=record.dead, epoch=record.epoch)
-                self.layer_figure.canvas.draw_idle()
-            self.loss_figure.canvas.draw_idle()
         self._progress(record, runs)
 
     def _progress(self, record: Record, runs: list[Run]) -> None:
         names = [r.name for r in runs]
         box = self.progress.children[names.index(record.run)]
         bar, label = box.children
-        eta = "" if record.eta is None else f", about {record.eta:.0f} s of its own left"
+        eta = eta_text(record.step, record.total_steps, record.elapsed)
         loss = "" if record.val_loss is None else f", held-out loss {record.val_loss:.4f}"
         bar.value = record.progress
-        label.value = f"epoch {record.epoch}/{runs[0].config['epochs']}{loss}{eta}"
+        label.value = f"epoch {record.epoch}/{runs[0].config['epochs']}{loss}" + (f", {eta}" if eta else "")
         lasts = [self.histories[n][-1] for n in names if self.histories[n]]
-        left = sum(r.eta or 0.0 for r in lasts)
-        self.status.value = f"training {len(names)} runs interleaved: about {left:.0f} s left in all"
+        unstarted = [(0.0, 1.0, 0.0)] * (len(names) - len(lasts))
+        left = total_eta_text([(r.step, r.total_steps, r.elapsed) for r in lasts] + unstarted)
+        left += " for all of them" if left not in ("", ESTIMATING) else ""
+        self._set_status(f"training {len(names)} runs interleaved" + (f": {left}" if left else ""))
 
     def _finish(self, runs: list[Run], how: str) -> None:
         self.summaries = [summarize(r) for r in runs if r.last_epoch is not None]
@@ -289,7 +273,7 @@ class TrainingComparison(ConvisWidget):
         folder = runs[0].path.parent if runs and runs[0].path is not None else None
         self.table.value = results_table(self.summaries, self.verdict)
         where = f"; saved in {folder}" if folder is not None else ""
-        self.status.value = f"{how}{where}"
+        self._set_status(f"{how}{where}")
 
     # --- saved runs ----------------------------------------------------------------------
 
@@ -310,19 +294,13 @@ class TrainingComparison(ConvisWidget):
         self.runner.cancel()
         self._clear_error()
         c = runs[0].config
-        probe = None
-        self._reset([r.name for r in runs], probe, f"saved: {c['kind']} on {c['data']}")
+        self._reset([r.name for r in runs], None, f"saved: {c['kind']} on {c['data']}")
         self.runs = runs
         for run in runs:
             for record in run.records:
                 self._show(record, runs)
         self._finish(runs, "loaded")
         return runs
-
-    def close(self) -> None:
-        """Stop the runs (each is saved as cancelled), then close as every convis widget does."""
-        self.stop()
-        super().close()
 
 
 def _is_pair_of_tensors(data: tuple) -> bool:

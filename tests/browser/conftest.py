@@ -1,4 +1,5 @@
-"""A JupyterLab server on 127.0.0.1 with isolated config, and Debian's Chromium driven by Playwright.
+"""JupyterLab, Notebook 7 and Voila servers on 127.0.0.1 with isolated config, and Debian's Chromium
+driven by Playwright.
 
 Every test here is marked `browser`. Screenshots go to `test-artifacts/` (always for
 the final state, and on failure).
@@ -6,8 +7,10 @@ the final state, and on failure).
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -45,23 +48,79 @@ def _wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 120
     t0 = time.time()
     while time.time() - t0 < timeout:
         if proc.poll() is not None:
-            raise RuntimeError(f"jupyter lab exited early (rc={proc.returncode}):\n{log.read_text()}")
+            raise RuntimeError(f"{proc.args[2:4]} exited early (rc={proc.returncode}):\n{log.read_text()}")
         try:
             with urllib.request.urlopen(url, timeout=2) as r:
                 if r.status < 500:
                     return
         except OSError:
             time.sleep(0.3)
-    raise TimeoutError(f"jupyter lab did not answer {url} in {timeout}s:\n{log.read_text()}")
+    raise TimeoutError(f"{proc.args[2:4]} did not answer {url} in {timeout}s:\n{log.read_text()}")
 
 
-@pytest.fixture(scope="session")
-def lab_server(tmp_path_factory):
-    """JupyterLab serving a copy of notebooks/ with a token, off the network, as root if need be."""
+def _descendants(pid: int) -> list[int]:
+    """Every process below `pid` (kernels start sessions of their own, so a process group misses them)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        kids = children.get(todo.pop(), [])
+        found += kids
+        todo += kids
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop the server, then every kernel and helper it started; fail if any of them outlives it."""
+    below = _descendants(proc.pid)
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    left = [pid for pid in below if _alive(pid)]
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in left:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.time() + 10
+        while time.time() < deadline and any(_alive(pid) for pid in left):
+            time.sleep(0.2)
+        left = [pid for pid in left if _alive(pid)]
+    if left:
+        raise RuntimeError(f"processes {left} started by {proc.args[2:4]} survived SIGKILL")
+
+
+def _die_with_parent() -> None:
+    """In the server's child process: get SIGTERM when pytest dies, even when it is killed and its
+    fixtures' teardown never runs (the server then shuts its kernels down itself)."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+
+
+def _jupyter_tmp(tmp_path_factory, name: str) -> tuple[Path, Path, dict[str, str]]:
+    """A temporary folder, a copy of notebooks/ in it, and an environment whose Jupyter, IPython and
+    matplotlib folders are fresh ones inside it (none of the user's config or extensions settings)."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"Chromium not found at {CHROMIUM}: install Debian's chromium (the README's "
                     "test command does)")
-    tmp = tmp_path_factory.mktemp("lab")
+    tmp = tmp_path_factory.mktemp(name)
     root = tmp / "root"
     shutil.copytree(REPO / "notebooks", root)
     settings = tmp / "settings" / "@jupyterlab"
@@ -77,31 +136,60 @@ def lab_server(tmp_path_factory):
         env[key] = str(tmp / key.lower())
     env["JUPYTER_PLATFORM_DIRS"] = "1"
     env.pop("MPLBACKEND", None)
+    return tmp, root, env
+
+
+def _serve(tmp: Path, root: Path, env: dict[str, str], args: list[str], ready: str):
+    """Run `python -m <args>` in `root` on a free port; yield (base URL, token); stop it and its kernels."""
     port, token = _free_port(), "convis-test-token"
-    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser",
-           "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-           "--LabApp.news_url=None",
-           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-           "--LabApp.expose_app_in_browser=True", "--LabApp.extension_manager=readonly",
-           "--ServerApp.allow_root=True",
-           f"--LabServerApp.workspaces_dir={tmp / 'ws'}",
-           f"--LabServerApp.user_settings_dir={tmp / 'settings'}"]
-    log_path = tmp / "lab.log"
+    cmd = [sys.executable, "-m", *[a.format(port=port, token=token) for a in args]]
+    log_path = tmp / "server.log"
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                preexec_fn=_die_with_parent)
         base = f"http://127.0.0.1:{port}"
         try:
-            _wait_http(f"{base}/api/status?token={token}", proc, log_path)
+            _wait_http(f"{base}{ready}?token={token}", proc, log_path)
             yield base, token
         finally:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def lab_server(tmp_path_factory):
+    """JupyterLab serving a copy of notebooks/ with a token, off the network, as root if need be."""
+    tmp, root, env = _jupyter_tmp(tmp_path_factory, "lab")
+    yield from _serve(tmp, root, env, [
+        "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1", "--ServerApp.port={port}",
+        "--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        "--LabApp.expose_app_in_browser=True", "--LabApp.extension_manager=readonly",
+        "--ServerApp.allow_root=True",
+        f"--LabServerApp.workspaces_dir={tmp / 'ws'}",
+        f"--LabServerApp.user_settings_dir={tmp / 'settings'}"], "/api/status")
+
+
+@pytest.fixture(scope="session")
+def notebook_server(tmp_path_factory):
+    """Jupyter Notebook 7 serving a copy of notebooks/, set up as `lab_server` is."""
+    tmp, root, env = _jupyter_tmp(tmp_path_factory, "notebook")
+    yield from _serve(tmp, root, env, [
+        "jupyter", "notebook", "--no-browser", "--ServerApp.ip=127.0.0.1", "--ServerApp.port={port}",
+        "--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+        "--JupyterNotebookApp.expose_app_in_browser=True", "--ServerApp.allow_root=True",
+        f"--JupyterNotebookApp.workspaces_dir={tmp / 'ws'}",
+        f"--JupyterNotebookApp.user_settings_dir={tmp / 'settings'}"], "/api/status")
+
+
+@pytest.fixture(scope="session")
+def voila_server(tmp_path_factory):
+    """Voila serving the copy of the quickstart notebook at its root URL, as `voila NOTEBOOK` does, showing
+    stderr and tracebacks (plain Voila hides both)."""
+    tmp, root, env = _jupyter_tmp(tmp_path_factory, "voila")
+    yield from _serve(tmp, root, env, [
+        "voila", "01_quickstart.ipynb", "--no-browser", "--Voila.ip=127.0.0.1", "--Voila.port={port}",
+        "--Voila.token={token}", "--VoilaConfiguration.show_tracebacks=True"], "/")
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""Shared by the browser tests: open a notebook in JupyterLab, run it, read the kernel, watch a canvas."""
+"""Shared by the browser tests: open a notebook in JupyterLab or Notebook 7, run it, read the kernel,
+watch a canvas."""
 
 from __future__ import annotations
 
@@ -29,10 +30,15 @@ async (code) => {
 """
 
 
-def open_and_run(page, lab_server, notebook: str) -> None:
-    """Open `notebook` in a fresh JupyterLab workspace and run all its cells (returns once queued)."""
-    base, token = lab_server
-    page.goto(f"{base}/lab/tree/{notebook}?token={token}&reset")
+def open_and_run(page, server, notebook: str, app: str = "lab") -> None:
+    """Open `notebook` in a fresh JupyterLab workspace (`app="lab"`) or in Notebook 7 (`app="notebook"`)
+    and run all its cells (returns once queued)."""
+    base, token = server
+    paths = {"lab": f"lab/tree/{notebook}?token={token}&reset",
+             "notebook": f"notebooks/{notebook}?token={token}"}
+    if app not in paths:
+        raise ValueError(f"app must be one of {sorted(paths)}, not {app!r}")
+    page.goto(f"{base}/{paths[app]}")
     page.wait_for_function("window.jupyterapp !== undefined")
     page.evaluate(RUN_ALL_JS)
 

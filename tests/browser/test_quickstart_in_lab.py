@@ -18,7 +18,7 @@ def test_activation_explorer_layer_change_redraws(lab_server, page, artifacts):
 
     page.locator(f"{EXPLORER} .jupyter-matplotlib canvas").first.wait_for(state="visible")
     page.wait_for_function(f"document.querySelector('{EXPLORER} .convis-status')"
-                           ".textContent.includes('conv1')")
+                           ".textContent.includes('relu1')")
     page.wait_for_function(DRAWN_JS)  # ipympl's first image arrives late
     page.locator(".convis-filter-gallery .jupyter-matplotlib canvas").first.wait_for(
         state="visible")
@@ -29,14 +29,14 @@ def test_activation_explorer_layer_change_redraws(lab_server, page, artifacts):
 
     select = page.locator(f"{EXPLORER} .convis-layer select").first
     options = select.locator("option").all_inner_texts()
-    target = next(i for i, text in enumerate(options) if text.strip().startswith("conv2"))
+    target = next(i for i, text in enumerate(options) if text.strip().startswith("relu2"))
     select.select_option(index=target)
 
     page.wait_for_function(f"document.querySelector('{EXPLORER} .convis-status')"
-                           ".textContent.includes('conv2')")
+                           ".textContent.includes('relu2')")
     page.wait_for_function(f"d => ({CANVAS_JS})() !== d", arg=before)
-    assert "conv2" in status_text(page)
-    assert run_in_kernel(page, "print(explorer.layer)") == "conv2"
+    assert "relu2" in status_text(page)
+    assert run_in_kernel(page, "print(explorer.layer)") == "relu2"
     page.locator(EXPLORER).first.screenshot(path=str(artifacts / "explorer-after.png"))
 
 

@@ -12,7 +12,7 @@ from torch import nn
 
 from convis_widgets.compute import InputError, LayerNotFoundError, activations, layers, receptive_field
 from convis_widgets.compute.attribution import grad_cam, occlusion_map, saliency, smoothgrad
-from convis_widgets.compute.optvis import Settings, dataset_max_activation, render_layer, run
+from convis_widgets.compute.optvis import Settings, dataset_max_activation, gallery, run
 from convis_widgets.compute.optvis import objectives as obj
 from convis_widgets.compute.stats import channel_statistics
 
@@ -34,21 +34,22 @@ NAN_IMAGES[1, 0, 3, 4] = float("nan")
 
 CASES: dict[str, tuple[Callable[[], object], type[Exception], list[str]]] = {
     # the model
-    "meta-device model, activations": (lambda: activations(meta_cnn(), IMAGES, "1"), ValueError,
+    "meta-device model, activations": (lambda: activations(meta_cnn(), IMAGES, layer="1"), ValueError,
                                        ["meta device", "'0.weight'", "to_empty"]),
     "meta-device model, optvis": (lambda: run(meta_cnn(), obj.channel("1", 0), SHAPE), ValueError,
                                   ["meta device"]),
-    "not a module": (lambda: activations("resnet", IMAGES, "1"), TypeError,
+    "not a module": (lambda: activations("resnet", IMAGES, layer="1"), TypeError,
                      ["torch.nn.Module", "str"]),
     # layers
-    "layer None": (lambda: activations(cnn(), IMAGES, [None]), TypeError,
+    "layer None": (lambda: activations(cnn(), IMAGES, layer=[None]), TypeError,
                    ["name (str) or an index (int)", "NoneType None", "'0'", "'4'"]),
     "layer 1.5": (lambda: grad_cam(cnn(), IMAGES, 0, layer=1.5), TypeError,
                   ["name (str) or an index (int)", "float 1.5"]),
-    "layer name unknown": (lambda: channel_statistics(cnn(), "conv1", IMAGES), LayerNotFoundError,
+    "layer name unknown": (lambda: channel_statistics(cnn(), IMAGES, layer="conv1"), LayerNotFoundError,
                            ["no layer named 'conv1'", "valid names", "'0'"]),
-    "grad_cam without a layer": (lambda: grad_cam(cnn(), IMAGES, 0), ValueError,
-                                 ["needs layer=", "'0'"]),
+    "grad_cam, no spatial layer to default to": (
+        lambda: grad_cam(nn.Sequential(nn.Flatten(), nn.Linear(64, 3)), IMAGES, 0), ValueError,
+        ["no layer with a spatial", "larger than 1x1", "0 (64,)"]),
     # input shapes
     "input_shape negative": (lambda: layers(cnn(), (1, -8, 8)), ValueError,
                              ["positive ints", "(1, -8, 8)"]),
@@ -63,15 +64,16 @@ CASES: dict[str, tuple[Callable[[], object], type[Exception], list[str]]] = {
     # images
     "uint8 images": (lambda: saliency(cnn(), (IMAGES * 255).to(torch.uint8)), InputError,
                      ["float", "torch.uint8", "/ 255"]),
-    "NaN images": (lambda: activations(cnn(), NAN_IMAGES, "1"), InputError,
+    "NaN images": (lambda: activations(cnn(), NAN_IMAGES, layer="1"), InputError,
                    ["1 NaN", "(1, 0, 3, 4)"]),
     # occlusion
-    "baseline NaN": (lambda: occlusion_map(cnn(), IMAGES, 0, (2, 2), (2, 2), baseline=float("nan")),
+    "baseline NaN": (lambda: occlusion_map(cnn(), IMAGES, 0, window=(2, 2), stride=(2, 2),
+                                           baseline=float("nan")),
                      ValueError, ["finite number", "nan"]),
-    "baseline tensor with NaN": (lambda: occlusion_map(cnn(), IMAGES, 0, (2, 2), (2, 2),
+    "baseline tensor with NaN": (lambda: occlusion_map(cnn(), IMAGES, 0, window=(2, 2), stride=(2, 2),
                                                        baseline=torch.full(SHAPE, float("nan"))),
                                  ValueError, ["finite numbers", "NaN"]),
-    "window float": (lambda: occlusion_map(cnn(), IMAGES, 0, (2.5, 2), (2, 2)), ValueError,
+    "window float": (lambda: occlusion_map(cnn(), IMAGES, 0, window=(2.5, 2), stride=(2, 2)), ValueError,
                      ["window", "pair of ints", "(2.5, 2)"]),
     "smoothgrad batch_size str": (lambda: smoothgrad(cnn(), IMAGES, 0, batch_size="8"), ValueError,
                                   ["batch_size", "int >= 1", "'8'"]),
@@ -93,14 +95,14 @@ CASES: dict[str, tuple[Callable[[], object], type[Exception], list[str]]] = {
     "unknown setting": (lambda: Settings(learning_rate=0.1), TypeError,
                         ["['learning_rate']", "valid settings", "lr"]),
     # data for the gallery's quality figure
-    "gallery data uint8": (lambda: dataset_max_activation(cnn(), "1", (IMAGES * 255).to(torch.uint8)),
+    "gallery data uint8": (lambda: dataset_max_activation(cnn(), (IMAGES * 255).to(torch.uint8), layer="1"),
                            InputError, ["float", "torch.uint8"]),
-    "gallery data NaN": (lambda: render_layer(cnn(), "1", SHAPE, steps=2, data=NAN_IMAGES), InputError,
+    "gallery data NaN": (lambda: gallery(cnn(), "1", SHAPE, steps=2, data=NAN_IMAGES), InputError,
                          ["NaN"]),
-    "gallery data wrong channels": (lambda: dataset_max_activation(cnn(), "1", torch.rand(2, 3, 8, 8)),
+    "gallery data wrong channels": (lambda: dataset_max_activation(cnn(), torch.rand(2, 3, 8, 8), layer="1"),
                                     InputError, ["(N, 1, H, W)", "(N, 3, 8, 8)"]),
-    "gallery batch_size 0": (lambda: dataset_max_activation(cnn(), "1", IMAGES, batch_size=0), ValueError,
-                             ["batch_size", "int >= 1", "0"]),
+    "gallery batch_size 0": (lambda: dataset_max_activation(cnn(), IMAGES, layer="1", batch_size=0),
+                             ValueError, ["batch_size", "int >= 1", "0"]),
 }
 
 

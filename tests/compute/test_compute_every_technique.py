@@ -56,8 +56,8 @@ IMAGES = torch.rand(6, 1, 8, 8)
 TECHNIQUES = {
     "layers": lambda m: layers(m, (1, 8, 8)),
     "receptive_field": lambda m: receptive_field(m, "pool", (1, 8, 8)),
-    "activations": lambda m: activations(m, IMAGES, ["conv", "relu", "fc"]),
-    "channel_statistics": lambda m: channel_statistics(m, "relu", IMAGES, batch_size=4),
+    "activations": lambda m: activations(m, IMAGES, layer=["conv", "relu", "fc"]),
+    "channel_statistics": lambda m: channel_statistics(m, IMAGES, layer="relu", batch_size=4),
     "filter_images": lambda m: filter_images(m, "conv"),
     "filter_report": lambda m: filter_report(m, "conv"),
 }
@@ -79,7 +79,7 @@ RAISING = {  # each needs the part of the forward after the failure
     "layers": TECHNIQUES["layers"],
     "receptive_field": TECHNIQUES["receptive_field"],
     "activations": TECHNIQUES["activations"],
-    "channel_statistics": lambda m: channel_statistics(m, "fc", IMAGES, batch_size=4),
+    "channel_statistics": lambda m: channel_statistics(m, IMAGES, layer="fc", batch_size=4),
 }
 
 

@@ -433,8 +433,8 @@ def test_follows_model_device(resnet, no_hooks):
 
     net = resnet.cuda()
     assert [i.name for i in layers(net, (1, 8, 8))][0] == "stem"
-    assert activations(net, torch.rand(2, 1, 8, 8), "block")["block"].device.type == "cpu"
-    assert channel_statistics(net, "block", torch.rand(5, 1, 8, 8)).count == 5
+    assert activations(net, torch.rand(2, 1, 8, 8), layer="block")["block"].device.type == "cpu"
+    assert channel_statistics(net, torch.rand(5, 1, 8, 8), layer="block").count == 5
     assert receptive_field(net, "block", (1, 8, 8)).size == (9, 9)
     no_hooks(net)
 

@@ -35,7 +35,7 @@ def data() -> torch.Tensor:
 def test_flags_and_summary(data, no_hooks):
     net = diagnostic_net()
     before = model_checksum(net)
-    s = channel_statistics(net, "1", data, batch_size=7)
+    s = channel_statistics(net, data, layer="1", batch_size=7)
     assert model_checksum(net) == before
     no_hooks(net)
     assert s.count == 20
@@ -59,7 +59,7 @@ def test_flags_and_summary(data, no_hooks):
 
 def test_disparity_factor_and_quiet_summary(data):
     net = diagnostic_net()
-    s = channel_statistics(net, "1", data, disparity_factor=100)
+    s = channel_statistics(net, data, layer="1", disparity_factor=100)
     assert not s.disparity.any()
     assert "no normalisation disparity (brightest 38.5x the median)" in s.summary()
     healthy = channel_statistics_from_activations(torch.rand(10, 3, 2, 2) + 0.5)
@@ -74,7 +74,7 @@ def test_streaming_equals_whole_data(batch_size):
     with torch.no_grad():
         act = net(data).double()
     whole = channel_statistics_from_activations(act)
-    s = channel_statistics(net, "0", data, batch_size=batch_size)  # the conv: no zeros
+    s = channel_statistics(net, data, layer="0", batch_size=batch_size)  # the conv: no zeros
     with torch.no_grad():
         pre = net[0](data).double()
     ref = channel_statistics_from_activations(pre)
@@ -82,7 +82,7 @@ def test_streaming_equals_whole_data(batch_size):
         np.testing.assert_allclose(getattr(s, field), getattr(ref, field), rtol=1e-6, atol=1e-6)
     by_numpy = pre.permute(1, 0, 2, 3).reshape(6, -1).numpy()
     np.testing.assert_allclose(s.std, by_numpy.std(axis=1), rtol=1e-6)
-    relu = channel_statistics(net, "1", data, batch_size=batch_size)
+    relu = channel_statistics(net, data, layer="1", batch_size=batch_size)
     for field in ("mean", "std", "frac_zero", "mean_abs"):
         np.testing.assert_allclose(getattr(relu, field), getattr(whole, field), rtol=1e-6,
                                    atol=1e-6)
@@ -90,7 +90,7 @@ def test_streaming_equals_whole_data(batch_size):
 
 def test_data_forms_agree(data):
     net = diagnostic_net()
-    ref = channel_statistics(net, "0", data)
+    ref = channel_statistics(net, data, layer="0")
     labels = torch.zeros(20, dtype=torch.long)
     forms = [
         TensorDataset(data, labels),  # map-style Dataset of (image, label)
@@ -100,7 +100,7 @@ def test_data_forms_agree(data):
         data.numpy(),
     ]
     for form in forms:
-        s = channel_statistics(net, "0", form, batch_size=8)
+        s = channel_statistics(net, form, layer="0", batch_size=8)
         np.testing.assert_allclose(s.mean, ref.mean, rtol=1e-6)
         np.testing.assert_allclose(s.std, ref.std, rtol=1e-6, atol=1e-9)
         assert s.count == 20
@@ -108,18 +108,18 @@ def test_data_forms_agree(data):
 
 def test_max_batches_and_empty(data):
     net = diagnostic_net()
-    assert channel_statistics(net, "0", data, batch_size=3, max_batches=2).count == 6
+    assert channel_statistics(net, data, layer="0", batch_size=3, max_batches=2).count == 6
     with pytest.raises(InputError, match="empty data set"):
-        channel_statistics(net, "0", [])
+        channel_statistics(net, [], layer="0")
     with pytest.raises(InputError, match="empty data set"):
-        channel_statistics(net, "0", TensorDataset(data[:0]))
+        channel_statistics(net, TensorDataset(data[:0]), layer="0")
     with pytest.raises(InputError, match="empty data set"):
         channel_statistics_from_activations(torch.zeros(0, 3, 2, 2))
 
 
 def test_non_spatial_layer_features_are_channels(data):
     net = diagnostic_net()
-    s = channel_statistics(net, "3", data)  # Linear: (N, 2) -> 2 channels of size 1
+    s = channel_statistics(net, data, layer="3")  # Linear: (N, 2) -> 2 channels of size 1
     assert s.mean.shape == (2,)
     with torch.no_grad():
         out = net(data).double()
@@ -136,12 +136,12 @@ def test_all_dead_layer():
 
 def test_forward_error_in_stats(exploding, no_hooks):
     with pytest.raises(ModelForwardError, match="boom"):
-        channel_statistics(exploding, "2", torch.rand(3, 1, 6, 6))
+        channel_statistics(exploding, torch.rand(3, 1, 6, 6), layer="2")
     no_hooks(exploding)
     # the pass stops after the wanted layer: the layer that raises after it never runs
-    assert channel_statistics(exploding, "1", torch.rand(3, 1, 6, 6)).count == 3
+    assert channel_statistics(exploding, torch.rand(3, 1, 6, 6), layer="1").count == 3
 
 
 def test_bad_images_in_data(data):
     with pytest.raises(InputError, match="float"):
-        channel_statistics(diagnostic_net(), "0", (data * 255).to(torch.uint8))
+        channel_statistics(diagnostic_net(), (data * 255).to(torch.uint8), layer="0")

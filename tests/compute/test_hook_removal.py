@@ -28,7 +28,7 @@ from convis_widgets.compute.attribution import (
     saliency,
     smoothgrad,
 )
-from convis_widgets.compute.optvis import dataset_max_activation, iter_render_layer, run
+from convis_widgets.compute.optvis import dataset_max_activation, iter_gallery, run
 from convis_widgets.compute.optvis import objectives as obj
 from convis_widgets.compute.probe import capture
 from convis_widgets.compute.training import train_run
@@ -56,14 +56,15 @@ def consume(it) -> None:
 TECHNIQUES: dict[str, Callable[[nn.Module], object]] = {
     "layers": lambda m: layers(m, SHAPE),
     "receptive_field": lambda m: receptive_field(m, "4", SHAPE),
-    "activations": lambda m: activations(m, IMAGES, ["0", "4"]),
-    "channel_statistics": lambda m: channel_statistics(m, "4", IMAGES, batch_size=1),
-    "dataset_max_activation": lambda m: dataset_max_activation(m, "4", IMAGES, batch_size=1),
+    "activations": lambda m: activations(m, IMAGES, layer=["0", "4"]),
+    "channel_statistics": lambda m: channel_statistics(m, IMAGES, layer="4", batch_size=1),
+    "dataset_max_activation": lambda m: dataset_max_activation(m, IMAGES, layer="4", batch_size=1),
     "optvis.run": lambda m: consume(run(m, obj.channel("4", 0), SHAPE, steps=12, precursor=0)),
     "optvis.run class logit": lambda m: consume(run(m, obj.class_logit(1), SHAPE, steps=12, precursor=2)),
-    "iter_render_layer": lambda m: consume(iter_render_layer(m, "4", SHAPE, steps=6, batch_size=2)),
-    "occlusion incremental": lambda m: occlusion_map(m, IMAGES, None, (3, 3), (3, 3), batch_size=2),
-    "occlusion batched": lambda m: occlusion_map(m, IMAGES, 1, (3, 3), (3, 3), batch_size=2,
+    "iter_gallery": lambda m: consume(iter_gallery(m, "4", SHAPE, steps=6, batch_size=2)),
+    "occlusion incremental": lambda m: occlusion_map(m, IMAGES, None, window=(3, 3), stride=(3, 3),
+                                                     batch_size=2),
+    "occlusion batched": lambda m: occlusion_map(m, IMAGES, 1, window=(3, 3), stride=(3, 3), batch_size=2,
                                                  incremental=False),
     "saliency": lambda m: saliency(m, IMAGES, 1),
     "smoothgrad": lambda m: smoothgrad(m, IMAGES, 1, samples=4, batch_size=2),

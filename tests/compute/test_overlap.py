@@ -13,7 +13,7 @@ from torch import nn
 from convis_widgets.compute import activations, channel_statistics, model_checksum
 from convis_widgets.compute.access import HOOK_TABLES
 from convis_widgets.compute.attribution import grad_cam, occlusion_map, saliency
-from convis_widgets.compute.optvis import iter_render_layer, run
+from convis_widgets.compute.optvis import iter_gallery, run
 from convis_widgets.compute.optvis import objectives as obj
 
 SHAPE = (1, 12, 12)
@@ -60,7 +60,7 @@ def test_iterators_interleaved_in_one_thread_leave_the_model_as_given():
     before = model_checksum(model)
     a = run(model, obj.channel("conv2", 0), steps=30, report=1, precursor=0)
     b = run(model, obj.class_logit(2), steps=30, report=1, precursor=4, optimizer="adam")
-    c = iter_render_layer(model, "relu", channels=range(8), steps=10, batch_size=3)
+    c = iter_gallery(model, "relu", channels=range(8), steps=10, batch_size=3)
     records = []
     for ra, rb in zip(a, b, strict=False):
         records.append((ra, rb))
@@ -72,7 +72,7 @@ def test_iterators_interleaved_in_one_thread_leave_the_model_as_given():
         if len(records) == 8:
             saliency(model, torch.rand(2, *SHAPE), 1)
             grad_cam(model, torch.rand(2, *SHAPE), 1, layer="conv2")
-            occlusion_map(model, torch.rand(1, *SHAPE), None, (4, 4), (2, 2))
+            occlusion_map(model, torch.rand(1, *SHAPE), None, window=(4, 4), stride=(2, 2))
     assert records[-1][0].done and records[-1][1].done and len(records) == 31
     assert model_checksum(model) == before and model.training and no_hooks(model)
 
@@ -81,8 +81,8 @@ def test_each_of_two_threads_sees_only_its_own_passes():
     model = users_model().eval()
     gen = torch.Generator().manual_seed(1)
     data_a, data_b = torch.rand(16, *SHAPE, generator=gen), torch.rand(5, *SHAPE, generator=gen)
-    stats_alone = channel_statistics(model, "relu", data_a, batch_size=4)
-    acts_alone = activations(model, data_b, "conv1")["conv1"]
+    stats_alone = channel_statistics(model, data_a, layer="relu", batch_size=4)
+    acts_alone = activations(model, data_b, layer="conv1")["conv1"]
     before = model_checksum(model)
     errors: list[BaseException] = []
     results: dict[str, list] = {"stats": [], "acts": []}
@@ -91,9 +91,9 @@ def test_each_of_two_threads_sees_only_its_own_passes():
         try:
             for _ in range(15):
                 if kind == "stats":
-                    results[kind].append(channel_statistics(model, "relu", data_a, batch_size=4))
+                    results[kind].append(channel_statistics(model, data_a, layer="relu", batch_size=4))
                 else:
-                    results[kind].append(activations(model, data_b, "conv1")["conv1"])
+                    results[kind].append(activations(model, data_b, layer="conv1")["conv1"])
         except BaseException as exc:  # reported below
             errors.append(exc)
 
@@ -162,7 +162,8 @@ def test_a_run_draws_nothing_from_torchs_global_generator():
     state = torch.get_rng_state()
     for _ in run(model, obj.channel("conv2", 1), steps=20, jitter=2, rotate=5.0, scale=0.1, init="normal"):
         pass
-    occlusion_map(model, torch.rand(1, *SHAPE, generator=torch.Generator()), None, (3, 3), (3, 3))
+    occlusion_map(model, torch.rand(1, *SHAPE, generator=torch.Generator()), None, window=(3, 3),
+                  stride=(3, 3))
     assert torch.equal(torch.get_rng_state(), state)
 
 
@@ -176,7 +177,7 @@ def test_forwards_in_one_thread_while_another_traces_the_model_for_occlusion():
     def occlude() -> None:
         try:
             for _ in range(15):
-                occlusion_map(model, x[:1], None, (4, 4), (4, 4))
+                occlusion_map(model, x[:1], None, window=(4, 4), stride=(4, 4))
         except BaseException as exc:
             errors.append(exc)
         finally:
@@ -184,8 +185,8 @@ def test_forwards_in_one_thread_while_another_traces_the_model_for_occlusion():
 
     thread = threading.Thread(target=occlude)
     thread.start()
-    expected = activations(model, x, "conv2")["conv2"]
+    expected = activations(model, x, layer="conv2")["conv2"]
     while not done.is_set():
-        torch.testing.assert_close(activations(model, x, "conv2")["conv2"], expected)
+        torch.testing.assert_close(activations(model, x, layer="conv2")["conv2"], expected)
     thread.join()
     assert not errors

@@ -37,7 +37,7 @@ def test_pretrained_loads_in_eval_mode_and_is_accurate() -> None:
 def test_pretrained_has_few_dead_channels_on_the_test_digits() -> None:
     model, test = pretrained_digits_cnn(), digits("test")
     for layer, maps in (("relu1", 32), ("relu2", 64), ("relu3", 128)):
-        dead = channel_statistics(model, layer, test).dead
+        dead = channel_statistics(model, test, layer=layer).dead
         assert len(dead) == maps and dead.sum() <= maps // 10, (layer, int(dead.sum()))
 
 

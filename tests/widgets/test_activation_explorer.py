@@ -10,11 +10,11 @@ import torch
 from matplotlib.backend_bases import MouseEvent
 
 from convis_widgets import ActivationExplorer
-from convis_widgets.compute.activations import channel_grid
 from convis_widgets.compute.errors import InputError, LayerNotFoundError, NotSpatialError
 from convis_widgets.compute.state import model_checksum
 from convis_widgets.data import digits
 from convis_widgets.models import pretrained_digits_cnn
+from convis_widgets.render.grid import channel_grid
 
 
 @pytest.fixture(scope="module")
@@ -38,11 +38,11 @@ def click_grid(explorer: ActivationExplorer, row_px: float, col_px: float) -> No
 
 def test_first_view_shows_every_channel_of_the_first_spatial_layer(digits_model, test_images):
     ex = ActivationExplorer(digits_model, test_images)
-    assert ex.layer == "conv1"
+    assert ex.layer == "relu1"  # the first block output: conv1 and its ReLU
     assert ex.current.shape == (32, 26, 26)
     expected = channel_grid(ex.current, ncols=6, normalize="per_channel")
     np.testing.assert_allclose(ex.view.im_grid.get_array().filled(np.nan), expected)
-    assert "conv1" in ex.status.value and "over the 6 given images" in ex.status.value
+    assert "relu1" in ex.status.value and "over the 6 given images" in ex.status.value
     ex.close()
 
 
@@ -59,7 +59,7 @@ def test_constructor_choices_are_kept(digits_model, test_images):
 
 
 def test_layer_dropdown_and_image_slider_redraw(digits_model, test_images):
-    ex = ActivationExplorer(digits_model, test_images)
+    ex = ActivationExplorer(digits_model, test_images, layers="all")
     first = ex.current.copy()
     ex.layer_dropdown.set_state({"index": [i.name for i in ex.layer_infos].index("conv2")})
     assert ex.layer == "conv2" and ex.current.shape == (64, 11, 11)
@@ -90,7 +90,7 @@ def test_click_on_grid_enlarges_that_channel(digits_model, test_images):
 
 
 def test_dead_channels_are_found_and_struck_out(dead_net, small_images):
-    ex = ActivationExplorer(dead_net, small_images)
+    ex = ActivationExplorer(dead_net, small_images, layers="all")
     assert ex.layer == "conv"  # before the ReLU channel 2 is negative, not zero: not dead
     assert len(ex.dead_channels) == 0 and len(ex.view.dead_lines.get_segments()) == 0
     ex.layer = "relu"
@@ -133,7 +133,7 @@ def test_bad_inputs_give_clear_errors(digits_model, test_images):
         ex.image_index = 6
     with pytest.raises(NotSpatialError):
         ex.layer = "fc2"
-    assert ex.layer == "conv1"
+    assert ex.layer == "relu1"
     ex.close()
 
 

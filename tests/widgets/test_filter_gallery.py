@@ -68,7 +68,8 @@ def test_bad_inputs():
     g.layer = "conv3"
     with pytest.raises(IndexError, match=r"0\.\.63"):  # conv3 has 64 input channels
         g.input_channel = 70
-    assert g.input_channel == 0 and g.last_error is None
+    assert g.input_channel == 0  # refused, and shown in the widget as well as raised
+    assert isinstance(g.last_error, IndexError) and "input_channel=70" in g.errors.outputs[-1]["text"]
     with pytest.raises(TypeError):
         FilterGallery(pretrained_digits_cnn(), cmap="gray")
     g.close()

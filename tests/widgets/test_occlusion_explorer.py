@@ -63,7 +63,7 @@ def test_click_and_drag_move_the_patch(cnn, digits4):
 
 def test_heatmap_matches_compute_and_highlights_the_patch_cell(cnn, digits4):
     ex = cw.OcclusionExplorer(cnn, digits4, patch_size=6, stride=2, baseline=0.5, image_index=1)
-    want = occlusion_map(cnn, digits4[1:2], ex.target_class, (6, 6), (2, 2), 0.5)
+    want = occlusion_map(cnn, digits4[1:2], ex.target_class, window=6, stride=2, baseline=0.5)
     torch.testing.assert_close(ex.heatmap.drops, want.drops, rtol=1e-4, atol=1e-4)
     assert ex.progress.value == 1.0
     assert "12×12 patch positions" in ex.status.value
@@ -103,7 +103,7 @@ def test_heatmap_job_is_cancelled_by_a_new_image(cnn, digits4):
             cw.OcclusionExplorer._background = real
         assert ex.last_error is None
         assert ex._heatmap_key[0] == 2
-        want = occlusion_map(cnn, digits4[2:3], ex.target_class, (4, 4), (1, 1))
+        want = occlusion_map(cnn, digits4[2:3], ex.target_class, window=4, stride=1)
         torch.testing.assert_close(ex.heatmap.drops, want.drops, rtol=1e-4, atol=1e-4)
         ex.close()
     finally:
@@ -118,10 +118,10 @@ def test_view_switch_shows_each_gradient_map(cnn, digits4):
     want = smoothgrad(cnn, x, 3, samples=4, noise=0.1)[0, 0].numpy()
     np.testing.assert_allclose(ex.maps["smoothgrad"], want, rtol=1e-5)
     ex.view = "grad_cam"
-    assert ex.layer == "conv3"
+    assert ex.layer == "relu3"  # the last spatial block output: conv3 and its ReLU
     ex.layer = "conv2"
-    np.testing.assert_allclose(ex.maps["grad_cam"], grad_cam(cnn, x, 3, "conv2")[0, 0].numpy(), rtol=1e-5,
-                               atol=1e-7)
+    np.testing.assert_allclose(ex.maps["grad_cam"], grad_cam(cnn, x, 3, layer="conv2")[0, 0].numpy(),
+                               rtol=1e-5, atol=1e-7)
     for view in ("guided_backprop", "deconvnet"):
         ex.view = view
         assert ex.maps[view].shape == (28, 28)

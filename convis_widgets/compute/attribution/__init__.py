@@ -2,9 +2,12 @@
 
 Occlusion (sliding a baseline window, fast and exact), and the gradient family: saliency,
 SmoothGrad, Grad-CAM, guided backprop and deconvnet. Torch + numpy only; no Captum needed.
+Every method is called as ``f(model, images, target=None, *, <options>)``; :data:`METHODS` lists
+them with what each takes, for menus and loops over methods.
 """
 
 from .gradients import deconvnet, grad_cam, guided_backprop, saliency, smoothgrad
+from .methods import GRADIENT_METHODS, METHODS, Method, attribute
 from .occlusion import (
     OcclusionResult,
     attribution_from_drops,
@@ -19,7 +22,11 @@ from .occlusion import (
 from .targets import class_scores, pick, resolve_targets
 
 __all__ = [
+    "GRADIENT_METHODS",
+    "METHODS",
+    "Method",
     "OcclusionResult",
+    "attribute",
     "attribution_from_drops",
     "check_window",
     "class_scores",

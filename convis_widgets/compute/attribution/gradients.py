@@ -10,23 +10,25 @@ user's modules: a torch function mode swaps every ReLU call (``nn.ReLU``, in-pla
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from .._compat import keyword_only
 from ..access import ModelAccess, open_model
+from ..cancel import Cancel, check, stopper
 from ..errors import NotSpatialError
-from ..inputs import check_images
+from ..inputs import Images, Layer, check_images
+from ..probe import default_layer
 from .targets import Target, class_scores, pick, resolve_targets
 
 
 def _target_grad(access: ModelAccess, x: torch.Tensor, target: Target, probabilities: bool) -> torch.Tensor:
-    """d score[target] / d input for a batch; targets resolved on this batch's own scores."""
+    """The gradient d score[target] / d input for a batch; targets resolved on this batch's own scores."""
     x = x.detach().requires_grad_(True)
     with torch.enable_grad():
         scores = class_scores(access.forward(x), probabilities=probabilities)
@@ -37,7 +39,7 @@ def _target_grad(access: ModelAccess, x: torch.Tensor, target: Target, probabili
 
 def saliency(
     model: nn.Module,
-    images: torch.Tensor | np.ndarray,
+    images: Images,
     target: Target = None,
     *,
     abs: bool = True,
@@ -53,24 +55,26 @@ def saliency(
     return grad.abs() if abs else grad
 
 
+@keyword_only(3, "samples", "noise", "seed")
 def smoothgrad(
     model: nn.Module,
-    images: torch.Tensor | np.ndarray,
+    images: Images,
     target: Target = None,
+    *,
     samples: int = 50,
     noise: float = 0.15,
     seed: int = 0,
-    *,
     abs: bool = True,
     batch_size: int = 64,
     probabilities: bool = False,
+    cancel: Cancel = None,
 ) -> torch.Tensor:
     """Saliency averaged over ``samples`` noisy copies of each image (Smilkov et al. 2017).
 
     The noise is Gaussian with standard deviation ``noise`` times each image's value range
     (max - min). The target is fixed on the clean image, so every copy explains the same
     class. Seeded, batched over copies; each copy's gradient is made absolute before the mean
-    when ``abs`` (as Captum's NoiseTunnel over Saliency does).
+    when ``abs`` (as Captum's NoiseTunnel over Saliency does). ``cancel`` is read between batches.
     """
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
         raise ValueError(f"samples must be an int >= 1; got {samples!r}")
@@ -78,6 +82,7 @@ def smoothgrad(
         raise ValueError(f"noise must be a fraction of the input range >= 0; got {noise!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be an int >= 1; got {batch_size!r}")
+    stop = stopper(cancel)
     access = open_model(model)
     x = check_images(images, model=model)
     gen = torch.Generator(device=x.device).manual_seed(int(seed))
@@ -90,6 +95,7 @@ def smoothgrad(
         total = torch.zeros_like(x[i])
         done = 0
         while done < samples:
+            check(stop, "smoothgrad")
             m = min(batch_size, samples - done)
             eps = torch.randn((m, *x.shape[1:]), generator=gen, device=x.device, dtype=x.dtype)
             grad = _target_grad(access, x[i] + sigma * eps, targets[i : i + 1].expand(m), probabilities)
@@ -99,31 +105,30 @@ def smoothgrad(
     return out
 
 
+@keyword_only(3, "layer")
 def grad_cam(
     model: nn.Module,
-    images: torch.Tensor | np.ndarray,
+    images: Images,
     target: Target = None,
-    layer: str | None = None,
     *,
+    layer: Layer | None = None,
     upsample: bool = True,
     probabilities: bool = False,
 ) -> torch.Tensor:
     """Grad-CAM: ReLU of the layer's channels summed with weights = their mean gradient.
+
+    ``layer`` None: :func:`..probe.default_layer`, the last spatial block output (``layer3`` of a
+    ResNet, not its 1x1 shortcut conv defined last).
 
     ``upsample=True``: bilinearly resized to the input and repeated over its channels, shaped
     like ``images``; ``False``: (N, 1, h, w) at the layer's resolution (captum's LayerGradCam
     with ``relu_attributions=True``).
     """
     access = open_model(model)
-    if layer is None:
-        raise ValueError(
-            "grad_cam needs layer=<name of a spatial layer>, e.g. the last conv layer or block; "
-            f"layers: {', '.join(map(repr, access.names))}"
-        )
-    name, _ = access.resolve(layer)
     # the input requires grad, so the layer's output does too: frozen weights, a frozen model
     # or a layer in front of the first parameter all still have a gradient
     x = check_images(images, model=model).requires_grad_(True)
+    name, _ = access.resolve(layer if layer is not None else default_layer(model, tuple(x.shape[1:])))
     with access.record([name], detach=False) as kept, torch.enable_grad():
         scores = class_scores(access.forward(x), probabilities=probabilities)
         targets = resolve_targets(target, scores)
@@ -173,8 +178,9 @@ class _RectifiedReLUMode(TorchFunctionMode):
         self.guided = guided
 
     def __torch_function__(
-        self, func: Callable[..., Any], types: Any, args: tuple[Any, ...] = (), kwargs: Any = None
-    ) -> Any:
+        self, func: Callable[..., object], types: Collection[type], args: tuple[Any, ...] = (),
+        kwargs: dict[str, object] | None = None,
+    ) -> object:
         kwargs = kwargs or {}
         inplace = func in _RELUS_INPLACE or (
             func is F.relu and bool(kwargs.get("inplace", args[1] if len(args) > 1 else False))
@@ -190,7 +196,7 @@ class _RectifiedReLUMode(TorchFunctionMode):
 
 def _rectified(
     model: nn.Module,
-    images: torch.Tensor | np.ndarray,
+    images: Images,
     target: Target,
     guided: bool,
     probabilities: bool,
@@ -203,7 +209,7 @@ def _rectified(
 
 def guided_backprop(
     model: nn.Module,
-    images: torch.Tensor | np.ndarray,
+    images: Images,
     target: Target = None,
     *,
     probabilities: bool = False,
@@ -217,7 +223,7 @@ def guided_backprop(
 
 def deconvnet(
     model: nn.Module,
-    images: torch.Tensor | np.ndarray,
+    images: Images,
     target: Target = None,
     *,
     probabilities: bool = False,

@@ -11,7 +11,7 @@ layer is not supported, is left to plain batching.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -86,7 +86,7 @@ class _Op:
         return self.valid is not None
 
 
-def _module_op(node: torch.fx.Node, m: nn.Module) -> _Op | None:
+def _module_op(node: torch.fx.Node, m: nn.Module) -> _Op | None:  # noqa: PLR0911 (one return per module kind)
     t = type(m)
     if t in _POINTWISE_MODULES:
         if t is nn.BatchNorm2d and m.training:
@@ -136,7 +136,7 @@ def _constant(a: Any) -> bool:
     )
 
 
-def _op_for(node: torch.fx.Node, prev: torch.fx.Node, gm: torch.fx.GraphModule) -> _Op | None:
+def _op_for(node: torch.fx.Node, prev: torch.fx.Node, gm: torch.fx.GraphModule) -> _Op | None:  # noqa: PLR0911 (one return per node kind)
     """The chain op for ``node`` if it takes only ``prev`` (plus constants) and is supported."""
     if not node.args or node.args[0] is not prev:
         return None
@@ -199,7 +199,8 @@ class _Region:
 class IncrementalOcclusion:
     """Scores of patched copies of one image, computed incrementally over a traced conv chain."""
 
-    def __init__(self, gm: torch.fx.GraphModule, stages: list[_Stage], front_nodes: list[torch.fx.Node]):
+    def __init__(self, gm: torch.fx.GraphModule, stages: list[_Stage],
+                 front_nodes: list[torch.fx.Node]) -> None:
         self.gm = gm
         self.stages = stages
         self.front_nodes = front_nodes
@@ -341,7 +342,7 @@ class _Patch:
         return out
 
 
-def incremental_runner(model: nn.Module, image_shape: Sequence[int]) -> IncrementalOcclusion | None:
+def incremental_runner(model: nn.Module) -> IncrementalOcclusion | None:
     """An :class:`IncrementalOcclusion` for the model's leading conv chain, or None if there is none."""
     try:
         gm = symbolic_trace(model)

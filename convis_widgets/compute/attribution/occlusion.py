@@ -13,26 +13,29 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._compat import keyword_only
 from ..access import ModelAccess, first_tensor, open_model, output_bytes
+from ..cancel import Cancel, check, stopper
 from ..errors import InputError
-from ..inputs import check_images
+from ..inputs import ImageData, Images, check_images, data_images
 from .incremental import IncrementalOcclusion, incremental_runner
 from .targets import Target, class_scores, pick, resolve_targets
 
 Baseline = float | int | str | torch.Tensor | np.ndarray
 Progress = Callable[[int, int], None]
+Size = int | tuple[int, int] | list[int]
+"""A window or stride: one int for both directions, or (height, width)."""
 MEMORY_BUDGET = 512 * 2**20  # bytes of activations one batch of patched images may take
 MAX_BATCH = 512
 
 
-def _size_pair(value: Any, what: str) -> tuple[int, int]:
+def _size_pair(value: object, what: str) -> tuple[int, int]:
     pair = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
     if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in pair):
         raise ValueError(f"{what} must be an int or a (height, width) pair of ints; got {value!r}")
@@ -40,7 +43,7 @@ def _size_pair(value: Any, what: str) -> tuple[int, int]:
 
 
 def check_window(
-    image_size: Sequence[int], window: Any, stride: Any
+    image_size: Sequence[int], window: Size, stride: Size
 ) -> tuple[tuple[int, int], tuple[int, int]]:
     """Validate a window and stride against an image's (height, width); return them as pairs."""
     win, step = _size_pair(window, "window"), _size_pair(stride, "stride")
@@ -81,7 +84,7 @@ def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 def make_baseline(
-    images: torch.Tensor, baseline: Baseline, *, data: Any = None, sigma: float | None = None
+    images: torch.Tensor, baseline: Baseline, *, data: ImageData | None = None, sigma: float | None = None
 ) -> torch.Tensor:
     """The values a window is filled with, one (C, H, W) per image.
 
@@ -92,7 +95,7 @@ def make_baseline(
     if isinstance(baseline, str):
         if baseline == "mean":
             ref = (
-                images if data is None else check_images(getattr(data, "images", data), device=images.device)
+                images if data is None else check_images(data_images(data), device=images.device)
             )
             if ref.shape[1] != images.shape[1]:
                 raise InputError(
@@ -185,28 +188,35 @@ def _matches(runner: IncrementalOcclusion, access: ModelAccess, occluded: torch.
     return bool(torch.allclose(got, want, rtol=1e-4, atol=tol))
 
 
+@keyword_only(3, "window", "stride", "baseline")
 def occlusion_map(
     model: nn.Module,
-    images: torch.Tensor | np.ndarray,
+    images: Images,
     target: Target = None,
-    window: Any = (4, 4),
-    stride: Any = (1, 1),
-    baseline: Baseline = 0.0,
     *,
-    data: Any = None,
+    window: Size = (4, 4),
+    stride: Size = (1, 1),
+    baseline: Baseline = 0.0,
+    data: ImageData | None = None,
     sigma: float | None = None,
     probabilities: bool = False,
     batch_size: int | None = None,
     incremental: bool = True,
     progress: Progress | None = None,
+    cancel: Cancel = None,
+    partial: Callable[[torch.Tensor], None] | None = None,
 ) -> OcclusionResult:
     """Occlude every window position of every image; the per-position drops and per-pixel attribution.
 
-    ``batch_size`` patched images run at a time (default: as many as fit in MEMORY_BUDGET, at
-    most MAX_BATCH, evened out over the batches; the incremental path needs far less memory).
-    ``incremental=False`` forces plain batching. ``progress(done, total)`` is called after each
-    batch; it may raise to stop the run (a widget's cancel).
+    ``window`` and ``stride`` are (height, width) or one int; ``baseline`` as for
+    :func:`make_baseline` (``data`` and ``sigma`` go to it). ``batch_size`` patched images run at
+    a time (default: as many as fit in MEMORY_BUDGET, at most MAX_BATCH, evened out over the
+    batches; the incremental path needs far less memory). ``incremental=False`` forces plain
+    batching. ``progress(done, total)`` is called and ``cancel`` read after each batch; before them
+    ``partial(drops)`` gets a copy of the drops so far, (images, rows, cols) with NaN where not yet
+    computed, so a caller can show what a stopped run reached.
     """
+    stop = stopper(cancel)
     access = open_model(model)
     x = check_images(images, model=model)
     win, step = check_window(x.shape[2:], window, stride)
@@ -219,12 +229,12 @@ def occlusion_map(
     index = torch.arange(n_pos, device=x.device)
     tops = torch.tensor(rows, device=x.device)[index // len(cols)]
     lefts = torch.tensor(cols, device=x.device)[index % len(cols)]
-    drops = torch.empty((len(x), n_pos), dtype=x.dtype, device=x.device)
+    drops = torch.full((len(x), n_pos), math.nan, dtype=x.dtype, device=x.device)
     with torch.no_grad():
         clean_scores = class_scores(access.forward(x), probabilities=probabilities)
         targets = resolve_targets(target, clean_scores)
         clean = pick(clean_scores, targets)
-        runner = incremental_runner(access.view, x.shape[1:]) if incremental else None
+        runner = incremental_runner(access.view) if incremental else None
         if runner is not None and not (
             runner.prepare(x[0], base[0], tops, lefts, win)
             and _matches(runner, access, patch(x[0], base[0], tops[:1], lefts[:1], win))
@@ -247,8 +257,11 @@ def occlusion_map(
                                          what=f"a batch of {len(idx)} occluded images")
                 scores = class_scores(out, probabilities=probabilities)
                 drops[n, idx] = clean[n] - scores[:, targets[n]]
+                if partial is not None:
+                    partial(drops.view(len(x), len(rows), len(cols)).clone())
                 if progress is not None:
                     progress(n * n_pos + start + len(idx), len(x) * n_pos)
+                check(stop, "occlusion")
     grid = drops.view(len(x), len(rows), len(cols))
     attribution = attribution_from_drops(grid, rows, cols, win, tuple(x.shape[1:]))
     return OcclusionResult(
@@ -284,17 +297,25 @@ def attribution_from_drops(
     return (total / count)[:, None].expand(-1, c, -1, -1).contiguous()
 
 
+@keyword_only(3, "window", "stride", "baseline")
 def occlusion(
     model: nn.Module,
-    images: torch.Tensor | np.ndarray,
+    images: Images,
     target: Target = None,
-    window: Any = (4, 4),
-    stride: Any = (1, 1),
+    *,
+    window: Size = (4, 4),
+    stride: Size = (1, 1),
     baseline: Baseline = 0.0,
-    **options: Any,
+    data: ImageData | None = None,
+    sigma: float | None = None,
+    probabilities: bool = False,
+    batch_size: int | None = None,
+    incremental: bool = True,
+    progress: Progress | None = None,
+    cancel: Cancel = None,
 ) -> torch.Tensor:
-    """Per-pixel occlusion attribution shaped like ``images`` (Captum's ``Occlusion`` value).
-
-    ``window`` and ``stride`` are (height, width); options as for :func:`occlusion_map`.
-    """
-    return occlusion_map(model, images, target, window, stride, baseline, **options).attribution
+    """Per-pixel occlusion attribution shaped like ``images`` (Captum's ``Occlusion`` value);
+    the arguments are those of :func:`occlusion_map`."""
+    return occlusion_map(model, images, target, window=window, stride=stride, baseline=baseline, data=data,
+                         sigma=sigma, probabilities=probabilities, batch_size=batch_size,
+                         incremental=incremental, progress=progress, cancel=cancel).attribution

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InputError
+from ..inputs import ImageData, Images
 from . import param
 from .regularizers import gaussian_blur
 
@@ -117,7 +118,7 @@ def spectral_noise(
     return x.clamp_(*value_range)
 
 
-def _data_images(data: Any) -> torch.Tensor:
+def _data_images(data: object) -> torch.Tensor:
     images = getattr(data, "images", data)
     if isinstance(images, np.ndarray):
         images = torch.from_numpy(images)
@@ -129,7 +130,7 @@ def _data_images(data: Any) -> torch.Tensor:
     return images
 
 
-def data_mean(shape: Sequence[int], data: Any, *, batch: int = 1) -> torch.Tensor:
+def data_mean(shape: Sequence[int], data: ImageData, *, batch: int = 1) -> torch.Tensor:
     """The better start of sargupta's "DL05: Convolutional Neural Networks": the mean image of a
     data set (an ImageDataset or (N, C, H, W) tensor)."""
     c, h, w = _shape(shape)
@@ -139,7 +140,7 @@ def data_mean(shape: Sequence[int], data: Any, *, batch: int = 1) -> torch.Tenso
     return images.float().mean(dim=0, keepdim=True).repeat(batch, 1, 1, 1)
 
 
-def user_image(shape: Sequence[int], image: Any, *, batch: int = 1) -> torch.Tensor:
+def user_image(shape: Sequence[int], image: Images, *, batch: int = 1) -> torch.Tensor:
     """The user's own start: (C, H, W), (1, C, H, W) or (batch, C, H, W), tensor or array."""
     c, h, w = _shape(shape)
     x = torch.from_numpy(np.asarray(image)) if not isinstance(image, torch.Tensor) else image.detach()
@@ -157,12 +158,12 @@ def user_image(shape: Sequence[int], image: Any, *, batch: int = 1) -> torch.Ten
 
 
 def initial_image(
-    kind: Any,
+    kind: str | Images,
     shape: Sequence[int],
     seed: int = 0,
     *,
     batch: int = 1,
-    data: Any = None,
+    data: ImageData | None = None,
     value_range: ValueRange = (0.0, 1.0),
     **kw: Any,
 ) -> torch.Tensor:

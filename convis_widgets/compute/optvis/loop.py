@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -22,13 +21,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._compat import renamed_kwargs, warn
 from ..access import ModelAccess, open_model
+from ..cancel import Cancel, stopper
+from ..inputs import ImageData
 from . import init as init_images
-from . import param as parameterisations
-from . import regularizers as reg
+from . import recipe
 from .objectives import OUTPUT, Objective
 from .settings import FIELDS, ROWS, TABLE
-from .transforms import center_crop, compose, pad, random_affine
 
 UNRESPONSIVE_PATIENCE = 10
 """Steps with every objective value exactly zero after which a run ends as "unresponsive"."""
@@ -159,8 +159,7 @@ class Step:
     @property
     def activation(self) -> torch.Tensor:
         """Old name of :attr:`value` (it holds the objective's value, not an activation)."""
-        warnings.warn("Step.activation is now Step.value (the objective's value)", DeprecationWarning,
-                      stacklevel=2)
+        warn("Step.activation", "Step.value (the objective's value)")
         return self.value
 
 
@@ -181,14 +180,15 @@ def report_steps(steps: int, report: str | int = "log", n_reports: int = 6) -> l
     return sorted(out)
 
 
+@renamed_kwargs(names="layer")
 def output_shapes(
-    model: nn.Module, names: Sequence[str], input_shape: Sequence[int]
+    model: nn.Module, layer: Sequence[str], input_shape: Sequence[int]
 ) -> dict[str, tuple[int, ...]]:
     """Per-example output shapes of the named layers (and ``OUTPUT``) from one dry forward pass.
 
     Unknown layer names raise a LayerNotFoundError that lists the valid ones.
     """
-    return _shapes(open_model(model), names, tuple(input_shape))
+    return _shapes(open_model(model), layer, tuple(input_shape))
 
 
 def _shapes(access: ModelAccess, names: Sequence[str], shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
@@ -214,16 +214,17 @@ def run(
     input_shape: Sequence[int] | None = None,
     *,
     settings: Settings | None = None,
-    cancel: Callable[[], bool] | None = None,
-    data: Any = None,
+    cancel: Cancel = None,
+    data: ImageData | None = None,
     **overrides: Any,
 ) -> Iterator[Step]:
     """Optimise images to maximise ``objective``; yields :class:`Step` records (see report_steps),
     always ending with one whose ``done`` is True and that holds the last good images.
 
     ``settings`` given without overrides is read live every step; overrides go into a copy.
-    ``cancel()`` is polled every step. ``data`` feeds ``init="mean"``. Bad layers, indices or
-    settings raise here, before the first step.
+    ``cancel`` (an Event or a function, see :mod:`..cancel`) is read every step. ``data`` feeds
+    ``init="mean"`` (and gives the input shape when ``input_shape`` is None). Bad layers, indices
+    or settings raise here, before the first step.
     """
     if not isinstance(objective, Objective):
         raise TypeError(f"objective must be an optvis Objective (e.g. objectives.channel(...)), got "
@@ -235,15 +236,16 @@ def run(
     else:
         live = settings
     access = open_model(model)
-    c, h, w = access.input_shape(input_shape, spatial=True)
+    c, h, w = access.input_shape(input_shape, spatial=True, images=data)
     shape = (c, h, w)
     objective.check(_shapes(access, sorted(objective.layers), shape))
     batch = objective.batch if objective.batch is not None else live.batch
     start = _start_images(live, shape, batch, data)
-    return _loop(access, objective, shape, live, start, cancel)
+    return _loop(access, objective, shape, live, start, stopper(cancel))
 
 
-def _start_images(live: Settings, shape: tuple[int, int, int], batch: int, data: Any) -> torch.Tensor:
+def _start_images(live: Settings, shape: tuple[int, int, int], batch: int, data: ImageData | None
+                  ) -> torch.Tensor:
     kw: dict[str, Any] = {}
     if isinstance(live.init, str) and live.init == "multiscale":
         kw = dict(grids=live.init_grids, amplitudes=live.init_amplitudes, smooth=live.init_smooth)
@@ -273,46 +275,24 @@ def _precursor(read: Reader, objective: Objective, start: torch.Tensor, live: Se
     return best
 
 
-def _transform(live: Settings, generator: torch.Generator, size: tuple[int, int], crop: bool,
-               fill: float) -> Callable[[torch.Tensor], torch.Tensor] | None:
-    parts = []
-    if live.pad:
-        parts.append(pad(int(live.pad), fill))
-    if live.jitter or live.scale or live.rotate:
-        parts.append(random_affine(int(live.jitter), (1 - live.scale, 1 + live.scale), float(live.rotate),
-                                   fill=fill, generator=generator))
-    if live.pad and crop:
-        parts.append(center_crop(*size))
-    return compose(*parts) if parts else None
-
-
-def _ascent_step(p: torch.Tensor, g: torch.Tensor, lr: float) -> None:
-    """Mönchmeyer's update: move by lr times the gradient divided by its RMS (per image)."""
-    rms = g.pow(2).reshape(g.shape[0], -1).mean(dim=1).sqrt()
-    shape = (-1,) + (1,) * (g.ndim - 1)
-    p.sub_(g * (lr / rms.clamp_min(1e-20)).reshape(shape))
-
-
 def _loop(access: ModelAccess, objective: Objective, shape: tuple[int, int, int], live: Settings,
-          start: torch.Tensor, cancel: Callable[[], bool] | None) -> Iterator[Step]:
+          start: torch.Tensor, stop: Callable[[], bool]) -> Iterator[Step]:
     """The run itself. Images are optimised in float32 on the model's device (a half-precision
     model gets a cast copy); gradients are taken for the images only, with autograd.grad."""
     t0 = time.perf_counter()
     with _reader(access, objective) as read:
-        yield from _steps(access, read, objective, shape, live, start, cancel, t0)
+        yield from _steps(access, read, objective, shape, live, start, stop, t0)
 
 
 def _steps(access: ModelAccess, read: Reader, objective: Objective, shape: tuple[int, int, int],
-           live: Settings, start: torch.Tensor, cancel: Callable[[], bool] | None, t0: float
+           live: Settings, start: torch.Tensor, stop: Callable[[], bool], t0: float
            ) -> Iterator[Step]:
     steps, reports = live.steps, set(report_steps(live.steps, live.report, live.n_reports))
     x0 = start.to(device=access.device, dtype=torch.float32)
     if live.precursor:
         x0 = _precursor(read, objective, x0, live, shape)
-    params, image_fn = parameterisations.parameterise(
-        live.param, x0, decorrelate=live.decorrelate, decay=live.fft_decay, value_range=live.value_range)
-    pixel = live.param == "pixel"
-    adam = torch.optim.Adam(params, lr=live.lr) if live.optimizer == "adam" else None
+    parts = recipe.build(live.param, live.optimizer, x0, decorrelate=live.decorrelate, decay=live.fft_decay,
+                         value_range=live.value_range)
     generator = torch.Generator().manual_seed(live.seed + 1)
     history: list[float] = []
     ever_positive = torch.zeros(x0.shape[0], dtype=torch.bool)
@@ -320,15 +300,11 @@ def _steps(access: ModelAccess, read: Reader, objective: Objective, shape: tuple
     last: Step | None = None
     for i in range(steps + 1):
         lo, hi = live.value_range
-        image = image_fn()
-        transform = _transform(live, generator, shape[1:], objective.needs_output, lo)
+        image = parts.image()
+        transform = recipe.transform(live, generator, shape[1:], objective.needs_output, lo)
         seen = transform(image) if transform is not None else image
         value = objective(read(seen))
-        loss = -value
-        if live.l2:
-            loss = loss + live.l2 * reg.l2_penalty(image, lo)
-        if live.tv:
-            loss = loss + live.tv * reg.total_variation(image)
+        loss = recipe.penalised(-value, image, live)
         # one copy to the host per step: losses, values, and the image's sum (NaN/Inf anywhere in it)
         n = len(loss)
         host = torch.cat([loss.detach().float(), value.detach().float(),
@@ -336,7 +312,7 @@ def _steps(access: ModelAccess, read: Reader, objective: Objective, shape: tuple
         loss_cpu, value_cpu = host[:n], host[n:2 * n]
         elapsed = time.perf_counter() - t0
         if not bool(torch.isfinite(host).all()):
-            yield _final(last, image, loss_cpu, value_cpu, ever_positive, i, "nonfinite", elapsed)
+            yield _final(last, image, loss_cpu, ever_positive, i, "nonfinite", elapsed)
             return
         ever_positive |= value_cpu > 0
         total = float(loss_cpu.sum())
@@ -346,7 +322,7 @@ def _steps(access: ModelAccess, read: Reader, objective: Objective, shape: tuple
         reason = None
         if i == steps:
             reason = "steps"
-        elif cancel is not None and cancel():
+        elif stop():
             reason = "cancelled"
         elif live.stop_on_convergence and rel is not None and rel < live.convergence:
             reason = "converged"
@@ -359,29 +335,11 @@ def _steps(access: ModelAccess, read: Reader, objective: Objective, shape: tuple
         if reason is not None:
             return
         last = Step(i, image.detach().clone(), loss_cpu, value_cpu, False, None, rel, elapsed, responded)
-        grads = torch.autograd.grad(loss.sum(), params)
+        grads = torch.autograd.grad(loss.sum(), parts.params)
         with torch.no_grad():
-            if adam is not None:
-                for p, g in zip(params, grads, strict=True):
-                    p.grad = g
-                for group in adam.param_groups:
-                    group["lr"] = live.lr
-                adam.step()
-            else:
-                for p, g in zip(params, grads, strict=True):
-                    _ascent_step(p, g, live.lr)
-            if pixel:
-                _image_ops(params[0], live, i + 1)
-
-
-def _image_ops(x: torch.Tensor, live: Settings, done: int) -> None:
-    """Filters and clipping applied to the pixels between steps (pixel parameterisation)."""
-    if live.blur_every and done % live.blur_every == 0:
-        x.copy_(reg.gaussian_blur(x, live.blur_sigma))
-    if live.bilateral_every and done % live.bilateral_every == 0:
-        x.copy_(reg.bilateral_filter(x, live.bilateral_sigma_space, live.bilateral_sigma_range))
-    if live.clip:
-        x.clamp_(*live.value_range)
+            parts.update(grads, live)
+            if parts.pixel:
+                recipe.image_ops(parts.params[0], live, i + 1)
 
 
 def _rel_change(history: list[float]) -> float | None:
@@ -395,7 +353,7 @@ def _rel_change(history: list[float]) -> float | None:
     return abs(now - then) / max(abs(then), 1e-12)
 
 
-def _final(last: Step | None, image: torch.Tensor, loss: torch.Tensor, value: torch.Tensor,
+def _final(last: Step | None, image: torch.Tensor, loss: torch.Tensor,
            ever_positive: torch.Tensor, i: int, reason: str, elapsed: float) -> Step:
     """The closing record of a run stopped by a non-finite loss: the last good step (its images still
     on the model's device), or the start."""

@@ -46,8 +46,8 @@ def _mix(x: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
 
 def _spectrum_to_image(spec: torch.Tensor, scale: torch.Tensor, size: tuple[int, int], colour: bool,
                        value_range: tuple[float, float], divisor: float) -> torch.Tensor:
-    """lo + (hi - lo) * sigmoid(colour(irfft2(scale * spectrum) / divisor)); ``spec`` is the
-    (B, C, H, W // 2 + 1, 2) real/imaginary pair."""
+    """The image ``lo + (hi - lo) * sigmoid(colour(irfft2(scale * spectrum) / divisor))``; ``spec`` is
+    the (B, C, H, W // 2 + 1, 2) real/imaginary pair."""
     lo, hi = value_range
     x = torch.fft.irfft2(torch.view_as_complex(spec) * scale, s=size, norm="ortho") / divisor
     if colour:

@@ -17,8 +17,10 @@ import numpy as np
 
 from . import init as init_images
 from . import param as parameterisations
+from .recipe import UPDATES
 
-OPTIMIZERS = ("ascent", "adam")
+OPTIMIZERS = tuple(UPDATES)
+"""The update rules, named by the ``optimizer`` setting (:data:`.recipe.UPDATES`)."""
 
 Control = tuple[Any, ...]
 """How a widget shows a setting: ("slider", min, max, step[, format]) a float slider,
@@ -94,7 +96,7 @@ def _in_bounds(row: Setting, v: float) -> bool:
     return row.high is None or (v < row.high if row.high_open else v <= row.high)
 
 
-def _ok(row: Setting, v: Any) -> bool:
+def _ok(row: Setting, v: Any) -> bool:  # noqa: PLR0911 (one answer per kind of setting)
     kind = row.kind
     if kind == "int":
         return is_int(v) and _in_bounds(row, v)

@@ -19,6 +19,7 @@ import os
 
 import torch
 
+from ..cancel import Cancel
 from .builtins import Builtin, builtin, register_builtin
 from .comparison import Comparison, check_kernels, compare_first_kernels
 from .config import (
@@ -37,11 +38,12 @@ from .records import FORMAT, NotARunError, Record, Run, RunLoadWarning, load_run
 from .report import RunSummary, summarize, verdict
 from .run import Training, train_run
 from .seeding import SeededRandom
-from .trainer import EVAL_BATCH_SIZE, Cancel, Loss, Trainer, TrainingDiverged, first_layers, random_shift
+from .trainer import EVAL_BATCH_SIZE, Loss, Trainer, TrainingDiverged, first_layers, random_shift
 
 
 def default_threads() -> int:
-    """torch's thread count within the machine's cores (for a script to pass to torch.set_num_threads)."""
+    """The thread count torch uses, within the machine's cores (for a script to pass to
+    torch.set_num_threads)."""
     return max(1, min(torch.get_num_threads(), os.cpu_count() or 1))
 
 

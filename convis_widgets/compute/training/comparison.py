@@ -8,6 +8,7 @@ from functools import partial
 
 from torch import nn
 
+from ..cancel import Cancel
 from .builtins import builtin
 from .config import (
     DEFAULT_BATCH_SIZE,
@@ -20,7 +21,7 @@ from .config import (
 )
 from .data import Data, prepare
 from .run import Training, new_folder
-from .trainer import Cancel, Loss, Trainer
+from .trainer import Loss, Trainer
 
 
 class Comparison(Training):

@@ -79,7 +79,7 @@ def split_held_out(
         raise ValueError(f"cannot hold out {fraction:.0%} of {len(images)} images: pass a held-out set")
     order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
     val, train = order[:n_val], order[n_val:]
-    pick = (lambda idx: None) if labels is None else (lambda idx: labels[idx])
+    pick = (lambda _idx: None) if labels is None else (lambda idx: labels[idx])
     return (images[train], pick(train)), (images[val], pick(val))
 
 

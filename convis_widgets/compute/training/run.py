@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
+from ..cancel import Cancel
 from .config import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_LR, DEFAULT_OUT_DIR, TrainConfig, check_kind
 from .data import Data, prepare
 from .records import Record, Run
-from .trainer import Cancel, Loss, Trainer, TrainingDiverged, own_copy
+from .trainer import Loss, Trainer, TrainingDiverged, own_copy
 
 
 def drive(trainers: list[Trainer]) -> Generator[Record, None, None]:

@@ -154,7 +154,7 @@ class SeededRandom(TorchFunctionMode):
         self._generators: dict[torch.device, torch.Generator] = {}
 
     def generator(self, device: torch.device | str = "cpu") -> torch.Generator:
-        """This object's generator for ``device``."""
+        """The generator of this mode for ``device``."""
         device = torch.device(device)
         if device.type == "cuda" and device.index is None:
             device = torch.device("cuda", torch.cuda.current_device())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import math
-import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -18,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..access import TURNS, first_tensor, forward_error, model_device, open_model
+from ..cancel import Cancel, stopper
 from ..filters import conv_layers, conv_weight
 from .config import TrainConfig, check_kind
 from .data import Pair, check_labels
@@ -32,7 +32,6 @@ _OBSERVERS = ("_forward_hooks", "_forward_hooks_with_kwargs", "_forward_hooks_al
               "_backward_hooks", "_backward_pre_hooks")
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-Cancel = Callable[[], bool] | threading.Event | None
 
 
 class TrainingDiverged(RuntimeError):
@@ -79,15 +78,6 @@ def default_loss(kind: str) -> Loss:
     return F.cross_entropy if kind == "classifier" else F.mse_loss
 
 
-def cancelled(cancel: Cancel) -> bool:
-    """Whether ``cancel`` (None, an Event or a function) asks to stop."""
-    if cancel is None:
-        return False
-    if isinstance(cancel, threading.Event):
-        return cancel.is_set()
-    return bool(cancel())
-
-
 class Trainer:
     """One run: its model, built from the seed, trained batch by batch by :meth:`steps`.
 
@@ -111,7 +101,8 @@ class Trainer:
             model = build()
         if not isinstance(model, nn.Module):
             raise TypeError(f"the model function must return a torch.nn.Module; got {type(model).__name__}")
-        self.model, self.kind, self.config, self.cancel, self.log = model, kind, config, cancel, log
+        self.model, self.kind, self.config, self.log = model, kind, config, log
+        self.stop = stopper(cancel)
         self.loss = loss or default_loss(kind)
         self.train_x, self.train_y = train
         self.val_x: torch.Tensor | None = None if val is None else val[0]
@@ -240,7 +231,7 @@ class Trainer:
             order = torch.randperm(len(self.train_x), generator=self.shuffle)
             loss_sum, seen = 0.0, 0
             for b, idx in enumerate(torch.split(order, cfg.batch_size), start=1):
-                if cancelled(self.cancel):
+                if self.stop():
                     self.end("cancelled", f"stopped by the user at epoch {epoch + 1}, batch {b}")
                     return
                 t0 = time.perf_counter()

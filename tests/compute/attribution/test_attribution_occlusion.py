@@ -44,12 +44,12 @@ def test_equals_captum_on_the_incremental_path(name, window, stride, no_hooks):
     model = MODELS[name]().double()
     x = images_for(model)
     before = model_checksum(model)
-    result = occlusion_map(model, x, [1, 2], window, stride)
+    result = occlusion_map(model, x, [1, 2], window=window, stride=stride)
     assert result.path == "incremental"
     want = captum_occlusion(model, x, [1, 2], window, stride, 0.0)
     assert result.attribution.shape == x.shape
     assert_rel(result.attribution, want)
-    batched = occlusion_map(model, x, [1, 2], window, stride, incremental=False)
+    batched = occlusion_map(model, x, [1, 2], window=window, stride=stride, incremental=False)
     assert batched.path == "batched"
     assert_rel(result.drops, batched.drops, rtol=1e-9)
     assert model_checksum(model) == before
@@ -59,8 +59,8 @@ def test_equals_captum_on_the_incremental_path(name, window, stride, no_hooks):
 def test_float32_incremental_equals_batching_to_float_tolerance():
     model = seed_cnn(3)
     x = images_for(model, 3).float()
-    inc = occlusion_map(model, x, None, (6, 6), (1, 1), batch_size=100)
-    plain = occlusion_map(model, x, None, (6, 6), (1, 1), incremental=False)
+    inc = occlusion_map(model, x, None, window=(6, 6), stride=(1, 1), batch_size=100)
+    plain = occlusion_map(model, x, None, window=(6, 6), stride=(1, 1), incremental=False)
     assert inc.path == "incremental"
     assert_rel(inc.attribution, plain.attribution, rtol=1e-4)
     assert_rel(inc.attribution, captum_occlusion(model, x, inc.targets, (6, 6), (1, 1), 0.0), rtol=1e-4)
@@ -69,7 +69,7 @@ def test_float32_incremental_equals_batching_to_float_tolerance():
 def test_drops_are_the_score_change_of_each_patched_image():
     model = StridedNet().eval().double()
     x = images_for(model, 1)
-    r = occlusion_map(model, x, 3, (5, 4), (3, 2), baseline=0.5)
+    r = occlusion_map(model, x, 3, window=(5, 4), stride=(3, 2), baseline=0.5)
     assert r.drops.shape == (1, len(r.rows), len(r.cols))
     assert r.rows[-1] + 5 > 24  # the last window sticks out and is clipped
     i, j = 2, len(r.cols) - 1
@@ -88,7 +88,8 @@ def test_baselines_equal_captum_with_the_same_baseline_tensor(kind):
     x = images_for(model)
     data = images_for(model, 6, seed=5)
     baseline = {"number": 0.25, "mean": "mean", "blur": "blur", "tensor": torch.full((2, 1, 1), 0.1)}[kind]
-    got = occlusion(model, x, 0, (4, 4), (2, 2), baseline, data=data if kind == "mean" else None)
+    got = occlusion(model, x, 0, window=(4, 4), stride=(2, 2), baseline=baseline,
+                    data=data if kind == "mean" else None)
     b = make_baseline(x.clone(), baseline, data=data if kind == "mean" else None)
     if kind == "mean":
         torch.testing.assert_close(b[0, :, 0, 0], data.mean(dim=(0, 2, 3)))
@@ -101,7 +102,7 @@ def test_baselines_equal_captum_with_the_same_baseline_tensor(kind):
 def test_probabilities_and_predicted_target():
     model = seed_cnn(3).double()
     x = images_for(model)
-    r = occlusion_map(model, x, "predicted", (7, 7), (7, 7), probabilities=True)
+    r = occlusion_map(model, x, "predicted", window=(7, 7), stride=(7, 7), probabilities=True)
     pred = model(x).argmax(1)
     assert r.targets.tolist() == pred.tolist()
     want = captum_occlusion(model, x, pred, (7, 7), (7, 7), 0.0, forward=lambda t: model(t).softmax(1))
@@ -111,7 +112,7 @@ def test_probabilities_and_predicted_target():
 def test_untraceable_model_falls_back_to_batching(no_hooks):
     model = Branchy().eval().double()
     x = images_for(model)
-    r = occlusion_map(model, x, 1, (3, 3), (2, 2))
+    r = occlusion_map(model, x, 1, window=(3, 3), stride=(2, 2))
     assert r.path == "batched"
     assert_rel(r.attribution, captum_occlusion(model, x, 1, (3, 3), (2, 2), 0.0))
     no_hooks(model)
@@ -121,14 +122,15 @@ def test_progress_is_reported_and_can_stop_the_run():
     model = seed_cnn(3)
     x = images_for(model, 2).float()
     seen = []
-    occlusion_map(model, x, 0, (4, 4), (4, 4), batch_size=10, progress=lambda d, t: seen.append((d, t)))
+    occlusion_map(model, x, 0, window=(4, 4), stride=(4, 4), batch_size=10,
+                  progress=lambda d, t: seen.append((d, t)))
     assert seen[-1] == (98, 98) and len(seen) == 10
 
     def stop(done, total):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        occlusion_map(model, x, 0, (4, 4), (4, 4), batch_size=10, progress=stop)
+        occlusion_map(model, x, 0, window=(4, 4), stride=(4, 4), batch_size=10, progress=stop)
 
 
 @pytest.mark.parametrize(
@@ -146,15 +148,16 @@ def test_progress_is_reported_and_can_stop_the_run():
 def test_bad_sizes_and_targets_give_clear_errors(window, stride, target, match):
     model = seed_cnn(3)
     with pytest.raises(ValueError, match=match):
-        occlusion(model, torch.rand(2, 1, 28, 28), target, window, stride)
+        occlusion(model, torch.rand(2, 1, 28, 28), target, window=window, stride=stride)
 
 
 def test_bad_baseline_gives_a_clear_error():
     model = seed_cnn(3)
     with pytest.raises(ValueError, match="baseline must be a number, 'mean', 'blur' or a tensor"):
-        occlusion(model, torch.rand(1, 1, 28, 28), 0, (3, 3), (3, 3), baseline="zeros")
+        occlusion(model, torch.rand(1, 1, 28, 28), 0, window=(3, 3), stride=(3, 3), baseline="zeros")
     with pytest.raises(ValueError, match="must broadcast to the images' shape"):
-        occlusion(model, torch.rand(1, 1, 28, 28), 0, (3, 3), (3, 3), baseline=torch.zeros(2, 5, 5))
+        occlusion(model, torch.rand(1, 1, 28, 28), 0, window=(3, 3), stride=(3, 3),
+                  baseline=torch.zeros(2, 5, 5))
 
 
 @pytest.mark.parametrize("fail_on", [1, 3, 5])  # 3: the incremental check, 5: one of its batches
@@ -163,7 +166,7 @@ def test_a_forward_that_raises_mid_run_leaves_the_model_as_it_was(fail_on, no_ho
     model.train()
     before = model_checksum(model)
     with pytest.raises(ModelForwardError, match=f"failing on call {fail_on}"):
-        occlusion_map(model, torch.rand(1, 1, 12, 12), 0, (3, 3), (1, 1), batch_size=40)
+        occlusion_map(model, torch.rand(1, 1, 12, 12), 0, window=(3, 3), stride=(1, 1), batch_size=40)
     assert model_checksum(model) == before
     assert model.training
     no_hooks(model)

@@ -189,7 +189,7 @@ def test_the_readme_shows_the_settings_table_as_it_is():
 
     from convis_widgets.compute.optvis.settings import docs
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
     start = readme.index("<!-- settings table: made by convis_widgets.compute.optvis.settings.docs() -->\n")
     end = readme.index("\n<!-- end of settings table -->")
     assert readme[start:end].split("\n", 1)[1] == docs()

@@ -60,9 +60,9 @@ def test_grad_cam_equals_captum_layer_grad_cam(layer):
     x = images_for(model)
     module = dict(model.named_modules())[layer]
     cam = LayerGradCam(model, module).attribute(grad_ready(x), target=[3, 1, 4], relu_attributions=True)
-    close(grad_cam(model, x, [3, 1, 4], layer, upsample=False), cam)
+    close(grad_cam(model, x, [3, 1, 4], layer=layer, upsample=False), cam)
     up = LayerAttribution.interpolate(cam, (28, 28), interpolate_mode="bilinear")
-    got = grad_cam(model, x, [3, 1, 4], layer)
+    got = grad_cam(model, x, [3, 1, 4], layer=layer)
     assert got.shape == x.shape
     close(got, up)
 
@@ -70,7 +70,7 @@ def test_grad_cam_equals_captum_layer_grad_cam(layer):
 def test_grad_cam_on_a_layer_followed_by_inplace_relu():
     model = PaddedNet().eval()
     x = images_for(model)
-    got = grad_cam(model, x, 0, "bn", upsample=False)
+    got = grad_cam(model, x, 0, layer="bn", upsample=False)
     # by hand on the same network, with the in-place ReLU computed out of place
     act = model.bn(model.conv1(x)).detach().requires_grad_(True)
     y = model.pool2(model.relu2(model.conv2(model.pool1(F.relu(act)))))
@@ -84,11 +84,9 @@ def test_grad_cam_errors_name_the_layers():
     model = seed_cnn(3)
     x = images_for(model, 1)
     with pytest.raises(NotSpatialError, match="fc1"):
-        grad_cam(model, x, 0, "fc1")
+        grad_cam(model, x, 0, layer="fc1")
     with pytest.raises(LayerNotFoundError, match="did you mean 'conv2'"):
-        grad_cam(model, x, 0, "conv_2")
-    with pytest.raises(ValueError, match="grad_cam needs layer="):
-        grad_cam(model, x, 0)
+        grad_cam(model, x, 0, layer="conv_2")
 
 
 @pytest.mark.parametrize("ours,theirs", [(guided_backprop, GuidedBackprop), (deconvnet, Deconvolution)])
@@ -158,7 +156,7 @@ def test_bad_targets_give_clear_errors():
 METHODS = {
     "saliency": lambda m, x: saliency(m, x, 0),
     "smoothgrad": lambda m, x: smoothgrad(m, x, 0, samples=6, batch_size=2),
-    "grad_cam": lambda m, x: grad_cam(m, x, 0, "0"),
+    "grad_cam": lambda m, x: grad_cam(m, x, 0, layer="0"),
     "guided_backprop": lambda m, x: guided_backprop(m, x, 0),
     "deconvnet": lambda m, x: deconvnet(m, x, 0),
 }

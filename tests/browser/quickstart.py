@@ -1,0 +1,59 @@
+"""The quickstart's layer change, as every front end's test sees it: pick relu2, see the picture change."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+from PIL import Image
+
+from .lab import canvas_js, drawn_js, settled_canvas
+
+EXPLORER = ".convis-activation-explorer"
+CANVAS_JS = canvas_js(EXPLORER)
+
+
+def status_text(page) -> str:
+    """The first activation explorer's status line."""
+    return page.locator(f"{EXPLORER} .convis-status").first.inner_text()
+
+
+def wait_for_status(page, text: str) -> None:
+    """Wait until the first activation explorer's status line names `text`."""
+    page.wait_for_function(f"document.querySelector('{EXPLORER} .convis-status')"
+                           f".textContent.includes('{text}')")
+
+
+def pixels(data_url: str) -> np.ndarray:
+    """The RGBA pixels of a canvas picture given as a PNG data URL."""
+    png = base64.b64decode(data_url.split(",", 1)[1])
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))
+
+
+def changed_share(before: str, after: str) -> float:
+    """The share of pixels that differ between two canvas pictures (1.0 when their sizes differ)."""
+    a, b = pixels(before), pixels(after)
+    if a.shape != b.shape:
+        return 1.0
+    return float(np.any(a != b, axis=-1).mean())
+
+
+def change_layer(page, artifacts, prefix: str) -> tuple[str, str]:
+    """Wait for the first explorer's relu1 picture, pick relu2 in its layer control, wait for the new
+    picture; screenshots `{prefix}-before.png` and `{prefix}-after.png`; return both pictures."""
+    page.locator(f"{EXPLORER} .jupyter-matplotlib canvas").first.wait_for(state="visible")
+    wait_for_status(page, "relu1")
+    page.wait_for_function(drawn_js(EXPLORER))  # ipympl's first image arrives late
+    before = settled_canvas(page, EXPLORER)
+    page.locator(EXPLORER).first.screenshot(path=str(artifacts / f"{prefix}-before.png"))
+
+    select = page.locator(f"{EXPLORER} .convis-layer select").first
+    options = select.locator("option").all_inner_texts()
+    select.select_option(index=next(i for i, text in enumerate(options) if text.strip().startswith("relu2")))
+
+    wait_for_status(page, "relu2")
+    page.wait_for_function(f"d => ({CANVAS_JS})() !== d", arg=before)
+    after = settled_canvas(page, EXPLORER)
+    page.locator(EXPLORER).first.screenshot(path=str(artifacts / f"{prefix}-after.png"))
+    return before, after
