@@ -13,10 +13,14 @@ from typing import Any
 __version__ = "0.1.0"
 __all__ = [
     "ActivationExplorer",
+    "DeepDream",
+    "FeatureInversion",
+    "FeatureSpace",
     "FeatureVisualizer",
     "FilterGallery",
     "OcclusionExplorer",
     "TrainingComparison",
+    "UnitInspector",
     "__version__",
 ]
 

@@ -23,7 +23,8 @@ OWN = {
     "jobs": {"jobs"},
     "models": {"models", "compute", "data"},
     "render": {"render", "compute"},
-    "widgets": {"widgets", "compute", "data", "models", "render", "jobs"},
+    "analysis": {"analysis", "compute"},
+    "widgets": {"widgets", "compute", "data", "models", "render", "jobs", "analysis"},
     "cli": {"", "compute", "data", "models", "render"},
     "": {"", "compute", "data", "models", "widgets"},
 }

@@ -40,6 +40,7 @@ from .stats import (
     channel_statistics,
     channel_statistics_from_activations,
 )
+from .topk import TopK, iter_top_k, top_k
 
 __all__ = [
     "COPY_LIMIT_BYTES",
@@ -60,6 +61,7 @@ __all__ = [
     "ReceptiveField",
     "RunCancelled",
     "RunningChannelStats",
+    "TopK",
     "activations",
     "capture",
     "channel_mean",
@@ -75,6 +77,7 @@ __all__ = [
     "first_tensor",
     "input_shape",
     "is_cancelled",
+    "iter_top_k",
     "layers",
     "model_checksum",
     "model_device",
@@ -85,4 +88,5 @@ __all__ = [
     "resolve_layer",
     "run_forward",
     "smoothness",
+    "top_k",
 ]

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ._compat import renamed_kwargs
-from .access import Captured, first_tensor, hooks, open_model, recording, resolve_layer_in
+from .access import Captured, ModelAccess, first_tensor, hooks, open_model, recording, resolve_layer_in
 from .errors import NotSpatialError
 from .inputs import Layer
 
@@ -44,23 +44,29 @@ def _is_leaf(m: nn.Module) -> bool:
     return next(m.children(), None) is None
 
 
-def layers(
-    model: nn.Module,
-    input_shape: Sequence[int] | None,
-    *,
-    device: torch.device | str | None = None,
-) -> list[LayerInfo]:
-    """Every named submodule that runs in a dry forward of a zero batch, in execution order.
+Registration = tuple[nn.Module, str, Hook]
+Finish = Callable[[], list[LayerInfo]]
+Survey = Callable[[ModelAccess, nn.Module, torch.Tensor], tuple[list[Registration], Finish]]
+"""One kind of layer list from a dry forward of a batch: its hooks on the view, and what turns
+their records into :class:`LayerInfo` rows once the forward is done."""
 
-    Order is by when each module's output is ready (first call wins; ``calls`` counts them).
-    All leaf modules that run are listed; containers only when they produce a new tensor (e.g.
-    a ResNet block's output after the skip addition), not when they just hand on a child's output.
-    """
+
+def _dry_forward(model: nn.Module, input_shape: Sequence[int] | None, surveys: Sequence[Survey],
+                 device: torch.device | str | None = None) -> list[list[LayerInfo]]:
+    """Run the ``surveys`` on one dry forward of a zero batch through one private view."""
     access = open_model(model)
-    shape = access.input_shape(input_shape)
-    x = access.zeros(shape)
+    x = access.zeros(access.input_shape(input_shape))
     if device is not None:
         x = x.to(device)
+    parts = [survey(access, model, x) for survey in surveys]
+    with hooks([reg for regs, _ in parts for reg in regs]), torch.no_grad():
+        access.forward(x)
+    return [finish() for _, finish in parts]
+
+
+def _every_module(access: ModelAccess, model: nn.Module, x: torch.Tensor
+                  ) -> tuple[list[Registration], Finish]:
+    """The hooks and rows of :func:`layers`."""
     user_modules = dict(model.named_modules())
     alive: list[torch.Tensor] = [x]  # every output stays referenced, so ids stay unique
     seen_ids: set[int] = {id(x)}
@@ -82,14 +88,34 @@ def layers(
 
         return hook
 
-    regs = [(m, "forward", make_hook(name, _is_leaf(m))) for name, m in access.named_modules()]
-    with hooks(regs), torch.no_grad():
-        access.forward(x)
-    return [
-        LayerInfo(name=name, type=type(user_modules[name]).__name__, module=user_modules[name],
-                  calls=calls[name], **info)
-        for name, info in found.items()
-    ]
+    def finish() -> list[LayerInfo]:
+        return [LayerInfo(name=name, type=type(user_modules[name]).__name__, module=user_modules[name],
+                          calls=calls[name], **info)
+                for name, info in found.items()]
+
+    return [(m, "forward", make_hook(name, _is_leaf(m))) for name, m in access.named_modules()], finish
+
+
+def layers(
+    model: nn.Module,
+    input_shape: Sequence[int] | None,
+    *,
+    device: torch.device | str | None = None,
+) -> list[LayerInfo]:
+    """Every named submodule that runs in a dry forward of a zero batch, in execution order.
+
+    Order is by when each module's output is ready (first call wins; ``calls`` counts them).
+    All leaf modules that run are listed; containers only when they produce a new tensor (e.g.
+    a ResNet block's output after the skip addition), not when they just hand on a child's output.
+    """
+    return _dry_forward(model, input_shape, [_every_module], device)[0]
+
+
+def layers_and_blocks(model: nn.Module, input_shape: Sequence[int] | None = None
+                      ) -> tuple[list[LayerInfo], list[LayerInfo]]:
+    """:func:`layers` and :func:`block_layers` from one dry forward (what a layer picker lists)."""
+    every, blocks = _dry_forward(model, input_shape, [_every_module, _blocks])
+    return every, blocks
 
 
 @renamed_kwargs(name="layer")
@@ -149,10 +175,9 @@ def _units(prefix: str, m: nn.Module) -> list[tuple[str, nn.Module]]:
     return out
 
 
-def block_layers(model: nn.Module, input_shape: Sequence[int] | None = None) -> list[LayerInfo]:
-    """The network's blocks as :class:`LayerInfo` records, in execution order (see :func:`block_outputs`)."""
-    access = open_model(model)
-    x = access.zeros(access.input_shape(input_shape))
+def _blocks(access: ModelAccess, model: nn.Module, _x: torch.Tensor
+            ) -> tuple[list[Registration], Finish]:
+    """The hooks and rows of :func:`block_layers`."""
     units = _units("", access.view)
     while True:  # a wrapper around the real network (perhaps with a parameter-free Normalize) is opened
         inner = [i for i, (_, m) in enumerate(units) if not _is_leaf(m)]
@@ -178,9 +203,16 @@ def block_layers(model: nn.Module, input_shape: Sequence[int] | None = None) -> 
 
         return hook
 
-    with hooks([(m, "forward", make_hook(n)) for n, m in units]), torch.no_grad():
-        access.forward(x)
-    kinds = dict(units)
+    def finish() -> list[LayerInfo]:
+        return _grouped(model, dict(units), ran, calls)
+
+    return [(m, "forward", make_hook(n)) for n, m in units], finish
+
+
+def _grouped(model: nn.Module, kinds: dict[str, nn.Module],
+             ran: dict[str, tuple[torch.Size | None, torch.Size]], calls: dict[str, int]) -> list[LayerInfo]:
+    """The block outputs among the units that ran: a conv or container starts a block, the norms and
+    activations after it carry it on, and the last of them names it."""
     blocks: list[str] = []
     group: list[str] = []
     for name, (in_shape, out_shape) in ran.items():  # in the order their outputs were ready
@@ -200,6 +232,11 @@ def block_layers(model: nn.Module, input_shape: Sequence[int] | None = None) -> 
                   spatial=len(ran[n][1]) == 4, module=user_modules[n], calls=calls[n])
         for n in blocks
     ]
+
+
+def block_layers(model: nn.Module, input_shape: Sequence[int] | None = None) -> list[LayerInfo]:
+    """The network's blocks as :class:`LayerInfo` records, in execution order (see :func:`block_outputs`)."""
+    return _dry_forward(model, input_shape, [_blocks])[0]
 
 
 def block_outputs(model: nn.Module, input_shape: Sequence[int] | None = None) -> list[str]:

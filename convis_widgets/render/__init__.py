@@ -7,18 +7,21 @@ place with `set_data`, so a widget never re-creates its figure per frame.
 
 from __future__ import annotations
 
+import functools
 import io
 from pathlib import Path
 
 import matplotlib
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.cm import ScalarMappable
 from matplotlib.collections import LineCollection
 from matplotlib.colors import Colormap
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 
 from .grid import channel_grid, grid_shape
+from .tiles import TileNumbers, read_out, tile_readout
 
 DEAD_COLOR = "#d62728"
 SELECTED_COLOR = "#ff7f0e"
@@ -136,6 +139,16 @@ class ActivationView:
         self.ax_mean.set_title("channel mean", fontsize=9)
         self.geometry: tuple[int, int, int, int] = (0, 1, 1, 1)  # channels, h, w, ncols
         self.mosaic: np.ndarray = empty
+        self.act: np.ndarray = np.zeros((0, 1, 1), dtype=np.float32)
+        self.channel: int | None = None
+        self.numbers = TileNumbers(self.ax_grid)
+        self.scale = ScalarMappable(cmap=cmap)
+        self.colorbar = fig.colorbar(self.scale, ax=self.ax_grid, fraction=0.04, pad=0.02)
+        self.colorbar.ax.tick_params(labelsize="x-small")
+        for im in (self.im_grid, self.im_input, self.im_mean, self.im_channel):
+            im.set_mouseover(False)
+        for ax in (self.ax_grid, self.ax_input, self.ax_mean, self.ax_channel):
+            read_out(ax, functools.partial(self.describe, ax))
 
     def update(
         self,
@@ -152,8 +165,11 @@ class ActivationView:
         c, h, w = act.shape
         _, ncols = grid_shape(c)
         self.geometry = (c, h, w, ncols)
+        self.act = act
         self.mosaic = channel_grid(act, ncols=ncols, normalize=normalize)
         _set_image(self.ax_grid, self.im_grid, self.mosaic)
+        self.numbers.update(c, h, w, ncols)
+        self._scale_bar(act, normalize)
         shown = image_for_display(image)
         _set_image(self.ax_input, self.im_input, shown)
         _set_image(self.ax_mean, self.im_mean, act.mean(axis=0))
@@ -164,21 +180,50 @@ class ActivationView:
         self.ax_grid.set_title(f"{layer}: {c} channels of {h}x{w}{dead_txt}", fontsize=10)
         self.select(channel)
 
+    def _scale_bar(self, act: np.ndarray, normalize: str) -> None:
+        """The grid's colour bar: the activation values (one scale for all maps), or, per channel,
+        each map's own minimum to maximum."""
+        if normalize == "per_channel":
+            self.scale.set_clim(0.0, 1.0)
+            self.colorbar.set_ticks([0.0, 1.0], labels=["map's min", "map's max"])
+            self.colorbar.set_label("each map scaled to its own range", fontsize="x-small")
+        else:
+            lo, hi = float(act.min()), float(act.max())
+            self.scale.set_clim(lo, hi if hi > lo else lo + 1.0)
+            self.colorbar.set_ticks(list(np.linspace(lo, hi if hi > lo else lo + 1.0, 5)))
+            self.colorbar.set_label("activation, one scale for all maps", fontsize="x-small")
+
     def select(self, channel: int | None) -> None:
-        """Enlarge one channel of the current activation and outline it in the grid."""
+        """Enlarge one channel of the current activation (its own values, its range in the title) and
+        outline it in the grid."""
         c, h, w, ncols = self.geometry
         if channel is None or not 0 <= channel < c:
+            self.channel = None
             self.selected_lines.set_segments([])
             self.im_channel.set_data(np.full((1, 1), np.nan))
             self.ax_channel.set_title("click a channel", fontsize=9)
             return
-        r, col = divmod(channel, ncols)
-        pad = 1
-        cell = self.mosaic[r * (h + pad): r * (h + pad) + h, col * (w + pad): col * (w + pad) + w]
+        self.channel = channel
+        cell = self.act[channel]
         _set_image(self.ax_channel, self.im_channel, cell)
         outline = cell_outlines(np.array([channel]), h, w, ncols)
         self.selected_lines.set_segments(list(outline))
-        self.ax_channel.set_title(f"channel {channel}", fontsize=9)
+        self.ax_channel.set_title(f"channel {channel}: {cell.min():.2g} to {cell.max():.2g}", fontsize=9)
+
+    def describe(self, ax: Axes, x: float, y: float) -> str:
+        """The pointer read-out of ``ax``: the activation under it (the map's own value, not its shade)."""
+        col, row = int(np.floor(x + 0.5)), int(np.floor(y + 0.5))
+        if ax is self.ax_grid:
+            return tile_readout(self.act, x, y, self.geometry[3], what="channel", value="activation")
+        picture = {self.ax_input: self.im_input, self.ax_mean: self.im_mean,
+                   self.ax_channel: self.im_channel}[ax].get_array()
+        if picture is None or not (0 <= row < picture.shape[0] and 0 <= col < picture.shape[1]):
+            return ""
+        value = np.asarray(picture[row, col])
+        if value.ndim or not np.isfinite(value):
+            return f"x={col}, y={row}" if value.ndim else ""
+        what = {self.ax_input: "pixel", self.ax_mean: "mean activation"}.get(ax, f"channel {self.channel}")
+        return f"x={col}, y={row}: {what} {float(value):.3g}"
 
 
 class FilterView:
@@ -192,13 +237,22 @@ class FilterView:
         _bare(self.ax_filters)
         self.im = self.ax_filters.imshow(np.zeros((1, 1)), cmap=_cmap("gray", PADDING_ON_GREY),
                                          interpolation="nearest")
-        self.noisy_lines = LineCollection([], colors=NOISY_COLOR, linewidths=1.2)
+        self.noisy_lines = LineCollection([], colors=NOISY_COLOR, linewidths=1.2, clip_on=False)
         self.ax_filters.add_collection(self.noisy_lines)
-        (self.points,) = self.ax_smooth.plot([], [], "o", ms=3)
-        self.threshold_line = self.ax_smooth.axhline(0.0, color=NOISY_COLOR, ls="--", lw=1)
+        self.numbers = TileNumbers(self.ax_filters)
+        (self.points,) = self.ax_smooth.plot([], [], "o", ms=3, label="a filter")
+        self.threshold_line = self.ax_smooth.axhline(0.0, color=NOISY_COLOR, ls="--", lw=1,
+                                                     label="noisy below")
         self.ax_smooth.set_xlabel("filter")
         self.ax_smooth.set_title("smoothness (lag-1 autocorrelation)", fontsize=9)
         self.ax_smooth.set_ylim(-1.05, 1.05)
+        self.weights: np.ndarray = np.zeros((0, 1, 1))
+        self.im.set_mouseover(False)
+        read_out(self.ax_filters, self.describe)
+        read_out(self.ax_smooth, self.describe_smoothness)
+        self.smoothness: np.ndarray = np.zeros(0)
+        self.geometry: tuple[int, int, int, int] = (0, 1, 1, 1)  # filters, kh, kw, ncols
+        self.weights_named = False
 
     def update(
         self,
@@ -209,14 +263,21 @@ class FilterView:
         layer: str,
         threshold: float,
         input_channel: int | None = None,
+        weights: np.ndarray | None = None,
     ) -> None:
-        """Draw `filters` ((N, k, k) grey or (N, k, k, 3) RGB, scaled to [0, 1]).
+        """Draw `filters` ((N, k, k) grey or (N, k, k, 3) RGB, scaled to [0, 1]), each numbered.
 
-        `input_channel` names the input channel the grey pictures show, when the layer has several.
+        `input_channel` names the input channel the grey pictures show, when the layer has several;
+        `weights` (shaped like `filters`) are the values the pointer read-out gives (else the pictures').
         """
         filters = np.asarray(filters, dtype=np.float32)
         n, kh, kw = filters.shape[:3]
         _, ncols = grid_shape(n)
+        self.geometry = (n, kh, kw, ncols)
+        self.weights = np.asarray(weights if weights is not None else filters, dtype=np.float32)
+        self.weights_named = weights is not None
+        self.smoothness = np.asarray(smoothness, dtype=float)
+        self.numbers.update(n, kh, kw, ncols)
         if filters.ndim == 4:  # RGB: one grid per colour plane, padded with white
             mosaic = np.stack([channel_grid(filters[..., k], ncols=ncols, normalize="none",
                                             pad_value=1.0) for k in range(3)], axis=-1)
@@ -227,11 +288,26 @@ class FilterView:
         noisy_idx = np.flatnonzero(noisy)
         self.noisy_lines.set_segments(list(cell_outlines(noisy_idx, kh, kw, ncols)))
         shown_channel = "" if input_channel is None else f", input channel {input_channel}"
-        self.ax_filters.set_title(f"{layer}: {n} filters {kh}x{kw}{shown_channel}", fontsize=10)
+        flagged = f", {len(noisy_idx)} noisy (red)" if len(noisy_idx) else ""
+        self.ax_filters.set_title(f"{layer}: {n} filters {kh}x{kw}{shown_channel}{flagged}", fontsize=10)
         self.points.set_data(np.arange(len(smoothness)), smoothness)
         self.threshold_line.set_ydata([threshold, threshold])
+        self.threshold_line.set_label(f"noisy below {threshold:.2f}")
+        self.ax_smooth.legend(loc="lower right", fontsize="x-small")
         self.ax_smooth.set_xlim(-1, max(len(smoothness), 1))
         scored = bool(np.isfinite(smoothness).any())
         self.threshold_line.set_visible(scored)
         self.ax_smooth.set_title("smoothness (lag-1 autocorrelation)" if scored
                                  else "smoothness: none for 1x1 kernels", fontsize=9)
+
+    def describe(self, x: float, y: float) -> str:
+        """The pointer read-out over the mosaic: the filter, the pixel and its weight."""
+        value = "weight" if self.weights_named else "shade (0-1)"
+        return tile_readout(self.weights, x, y, self.geometry[3], what="filter", value=value)
+
+    def describe_smoothness(self, x: float, _y: float) -> str:
+        """The pointer read-out over the smoothness plot: the nearest filter's score."""
+        k = int(np.floor(x + 0.5))
+        if not 0 <= k < len(self.smoothness):
+            return ""
+        return f"filter {k}: smoothness {self.smoothness[k]:.2f}"

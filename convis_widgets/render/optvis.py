@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from matplotlib.text import Text
 
 from . import DEAD_COLOR, PADDING_ON_GREY, _bare, _cmap, _set_image, cell_outlines, new_figure, save_png
-from .grid import channel_grid, grid_shape
+from .grid import channel_grid, grid_cell, grid_shape
 
 Snapshot = tuple[int, np.ndarray]  # (step, image (C, H, W))
 
@@ -69,6 +71,10 @@ class OptvisView:
         self.reference = self.ax_curve.axhline(np.nan, color="#2ca02c", ls="--", lw=1,
                                                label="best in data set")
         self.marks = self.ax_curve.scatter([], [], s=14, color="#ff7f0e", zorder=3, label="snapshots")
+        self.changes = LineCollection([], colors="#7f7f7f", linestyles=":", linewidths=1.2,
+                                      transform=self.ax_curve.get_xaxis_transform(),
+                                      label="a setting changed")
+        self.ax_curve.add_collection(self.changes, autolim=False)
         self.ax_curve.set_xlabel("step")
         self.ax_curve.set_title("objective (higher = stronger response)", fontsize=9)
         self.ax_curve.legend(fontsize=7, loc="lower right")
@@ -80,6 +86,10 @@ class OptvisView:
         self.ax_img.set_title(title, fontsize=9)
         self.curve.set_data(np.asarray(steps), np.asarray(values))
         self._rescale_curve()
+
+    def set_changes(self, steps: Sequence[int]) -> None:
+        """A dotted vertical line at each step where a setting changed during the run."""
+        self.changes.set_segments([[(s, 0.0), (s, 1.0)] for s in steps])
 
     def set_reference(self, value: float | None) -> None:
         """A dashed line at the highest activation of the map over a data set (None hides it)."""
@@ -102,12 +112,13 @@ class OptvisView:
         pts = [(s, values[s]) for s, _ in shown if s in values]
         self.marks.set_offsets(np.asarray(pts, dtype=float).reshape(-1, 2))
 
-    def clear(self) -> None:
-        """Back to the empty state shown before the first run."""
+    def clear(self, title: str = "press Start") -> None:
+        """Back to the empty state shown before the first run, titled ``title``."""
         self.im.set_data(np.full((1, 1), np.nan))
-        self.ax_img.set_title("press Start", fontsize=9)
+        self.ax_img.set_title(title, fontsize=9)
         self.curve.set_data([], [])
         self.set_strip([], {})
+        self.set_changes([])
         self.set_reference(None)
 
     def _rescale_curve(self) -> None:
@@ -121,37 +132,125 @@ class OptvisView:
             self.ax_curve.set_ylim(lo - margin, hi + margin)
 
 
-class GalleryView:
-    """The pictures of many maps of one layer as a grid that fills as batches finish.
+ACTIVE_COLOR = "#1f77b4"  # the frame of a gallery tile still being optimised
+MOSAIC_PX = 2048  # a gallery wider than this is shown with its tiles block-averaged down to fit
 
-    Maps that never responded are struck out instead of showing noise as a result.
+
+def shrunk(image: np.ndarray, factor: int) -> np.ndarray:
+    """(C, H, W) -> (C, H // factor, W // factor) by block means (a gallery tile of a large model)."""
+    if factor <= 1:
+        return image
+    c, h, w = image.shape
+    h2, w2 = h // factor, w // factor
+    return image[:, :h2 * factor, :w2 * factor].reshape(c, h2, factor, w2, factor).mean(axis=(2, 4))
+
+
+class GalleryView:
+    """The pictures of many maps of one layer as a grid of numbered tiles that fills as the run goes.
+
+    Tiles still being optimised are framed; maps that never responded are struck out instead of
+    showing noise as a result; a legend says what both marks mean. Before a run it shows a message.
+    Only the tiles that changed are redrawn (`update`'s ``changed``), so a large gallery stays quick.
     """
 
     def __init__(self, fig: Figure) -> None:
         self.fig = fig
         self.ax = fig.add_subplot()
         _bare(self.ax)
-        self.im = self.ax.imshow(np.zeros((1, 1)), cmap=_cmap("gray", PADDING_ON_GREY), vmin=0, vmax=1,
-                                 interpolation="nearest")
+        self.im = self.ax.imshow(np.full((1, 1), np.nan), cmap=_cmap("gray", PADDING_ON_GREY), vmin=0,
+                                 vmax=1, interpolation="nearest")
         self.unresponsive_lines = LineCollection([], colors=DEAD_COLOR, linewidths=1.2)
+        self.active_lines = LineCollection([], colors=ACTIVE_COLOR, linewidths=1.2)
         self.ax.add_collection(self.unresponsive_lines)
-        self.geometry: tuple[int, int, int, int] = (0, 1, 1, 1)  # cells, h, w, ncols
+        self.ax.add_collection(self.active_lines)
+        self.message = self.ax.text(0.5, 0.5, "", transform=self.ax.transAxes, ha="center", va="center",
+                                    fontsize=10, wrap=True)
+        self.labels: list[Text] = []
+        handles = [Patch(facecolor="none", edgecolor=DEAD_COLOR, lw=1.2, hatch="\\\\"),
+                   Patch(facecolor="none", edgecolor=ACTIVE_COLOR, lw=1.2)]
+        self.legend = self.ax.legend(handles, ["struck out: the map never responded (its mean stayed at 0)",
+                                               "framed: still being optimised"],
+                                     loc="upper center", bbox_to_anchor=(0.5, 0.0), ncols=2, fontsize=7,
+                                     frameon=False, handlelength=1.5)
+        self.geometry: tuple[int, int, int, int] = (0, 1, 1, 1)  # cells, h, w, ncols (as shown)
+        self.channels: list[int] = []  # the map number of each tile
+        self.mosaic = np.full((1, 1), np.nan, dtype=np.float32)
+        self.ax.format_coord = self.describe  # type: ignore[method-assign]  # the toolbar's hover read-out
+        self.show_message("")
 
-    def update(self, images: np.ndarray, done: np.ndarray, responded: np.ndarray, *, title: str,
-               contrast: bool = True) -> None:
-        """Draw `images` (N, C, H, W); cells not `done` stay empty, done ones not `responded` struck out."""
+    def show_message(self, text: str) -> None:
+        """No grid, only ``text`` (what Start will do): the state before a run."""
+        self.im.set_visible(False)
+        self.legend.set_visible(False)
+        self.unresponsive_lines.set_segments([])
+        self.active_lines.set_segments([])
+        for label in self.labels:
+            label.remove()
+        self.labels, self.channels, self.geometry = [], [], (0, 1, 1, 1)
+        self.message.set_text(text)
+        self.message.set_visible(True)
+        self.ax.set_title("")
+        self.ax.set_frame_on(False)
+
+    def update(self, images: np.ndarray, done: np.ndarray, responded: np.ndarray, *, title: str,  # noqa: PLR0913
+               contrast: bool = True, channels: Sequence[int] | None = None,
+               active: np.ndarray | None = None, changed: np.ndarray | None = None) -> None:
+        """Draw `images` (N, C, H, W) as tiles numbered by ``channels`` (default 0..N-1): empty until
+        `done` or `active` (framed), done ones not `responded` struck out. ``changed`` (indices)
+        redraws only those tiles of the grid already shown."""
         images = np.asarray(images, dtype=np.float32)
-        n, _, h, w = images.shape
+        n, depth, h, w = images.shape
+        rgb = depth == 3
         _, ncols = grid_shape(n)
-        self.geometry = (n, h, w, ncols)
-        mosaic = picture_mosaic(images, contrast=contrast, ncols=ncols)
-        for cell in np.flatnonzero(~np.asarray(done, dtype=bool)):
+        factor = max(1, -(-ncols * (w + 1) // MOSAIC_PX))  # 512 maps of 224 px: a third of their size
+        th, tw = h // factor, w // factor
+        numbers = list(range(n)) if channels is None else [int(c) for c in channels]
+        done = np.asarray(done, dtype=bool)
+        shown = done | (np.zeros(n, bool) if active is None else np.asarray(active, dtype=bool))
+        if ((n, th, tw, ncols) != self.geometry or numbers != self.channels or changed is None
+                or (self.mosaic.ndim == 3) != rgb):
+            self._new_grid(n, th, tw, ncols, numbers, rgb=rgb)
+            changed = np.arange(n)
+        for cell in np.asarray(changed, dtype=int).ravel():
             r, c = divmod(int(cell), ncols)
-            mosaic[r * (h + 1): r * (h + 1) + h, c * (w + 1): c * (w + 1) + w] = np.nan
-        _set_image(self.ax, self.im, mosaic, autoscale=False)
-        failed = np.flatnonzero(np.asarray(done, dtype=bool) & ~np.asarray(responded, dtype=bool))
-        self.unresponsive_lines.set_segments(list(cell_outlines(failed, h, w, ncols, strike=True)))
+            tile = (display_image(shrunk(images[cell], factor), contrast=contrast) if shown[cell]
+                    else 1.0 if rgb else np.nan)
+            self.mosaic[r * (th + 1): r * (th + 1) + th, c * (tw + 1): c * (tw + 1) + tw] = tile
+        _set_image(self.ax, self.im, self.mosaic, autoscale=False)
+        failed = np.flatnonzero(done & ~np.asarray(responded, dtype=bool))
+        self.unresponsive_lines.set_segments(list(cell_outlines(failed, th, tw, ncols, strike=True)))
+        self.active_lines.set_segments(list(cell_outlines(np.flatnonzero(shown & ~done), th, tw, ncols)))
         self.ax.set_title(title, fontsize=10)
+
+    def _new_grid(self, n: int, h: int, w: int, ncols: int, numbers: list[int], *, rgb: bool) -> None:  # noqa: PLR0913
+        """An empty grid of ``n`` tiles of h x w (RGB or grey), each labelled with its map number."""
+        rows = -(-n // ncols)
+        size = (rows * (h + 1) - 1, ncols * (w + 1) - 1, *((3,) if rgb else ()))
+        self.mosaic = np.full(size, 1.0 if rgb else np.nan, dtype=np.float32)  # RGB gaps white, grey blue
+        for label in self.labels:
+            label.remove()
+        points = float(np.clip(160 / ncols, 5, 8))
+        self.labels = [self.ax.text(c * (w + 1) - 0.5, r * (h + 1) - 0.5, str(number), fontsize=points,
+                                    va="top", ha="left", color="white", clip_on=True,
+                                    bbox=dict(boxstyle="square,pad=0.1", fc="black", ec="none", alpha=0.6))
+                       for k, number in enumerate(numbers) for r, c in [divmod(k, ncols)]]
+        self.geometry, self.channels = (n, h, w, ncols), numbers
+        self.im.set_visible(True)
+        self.legend.set_visible(True)
+        self.message.set_visible(False)
+        self.ax.set_frame_on(True)
+
+    def describe(self, x: float, y: float) -> str:
+        """What the pointer is over: "map 12" on a tile, nothing elsewhere."""
+        cell = self.tile_at(x, y)
+        return "" if cell is None else f"map {self.channels[cell]}"
+
+    def tile_at(self, x: float, y: float) -> int | None:
+        """The index of the tile under data point (x, y) of the grid, None on a gap or off the grid."""
+        n, h, w, ncols = self.geometry
+        if n == 0:
+            return None
+        return grid_cell(y, x, h, w, ncols, n_channels=n)
 
 
 def save_strip(snapshots: Sequence[Snapshot], path: str | Path, *, contrast: bool = True) -> Path:

@@ -8,8 +8,11 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, LogFormatter, MaxNLocator
 
-from ..compute.training import RunSummary
+from ..compute.training import NOISE_SE, RunSummary
 from . import DEAD_COLOR, PADDING_ON_GREY, _bare, _cmap, _set_image, image_for_display
 from .grid import channel_grid, grid_shape
 
@@ -23,38 +26,67 @@ def run_color(index: int) -> str:
 
 
 class LossView:
-    """Train (dashed) and held-out (solid) loss of every run against epochs, on one log-scale axes."""
+    """Train (dashed) and held-out (solid) loss of every run against epochs on a log scale, and, for a
+    classifier, each run's held-out accuracy beside it."""
 
     def __init__(self, fig: Figure) -> None:
         self.fig = fig
-        self.ax = fig.add_subplot()
-        self.ax.set_xlabel("epoch")
-        self.ax.set_ylabel("loss")
-        self.ax.set_yscale("log")
-        self.ax.grid(True, which="both", alpha=0.3)
         self.lines: dict[str, tuple] = {}
+        self.accuracy_lines: dict[str, Line2D] = {}
+        self.acc_ax: Axes | None = None
+        self.reset([])
 
-    def reset(self, names: Sequence[str], title: str = "") -> None:
-        """Start over with one pair of lines per run."""
-        for train, val in self.lines.values():
-            train.remove()
-            val.remove()
-        self.lines = {}
+    def reset(self, names: Sequence[str], title: str = "", *, accuracy: bool = False,
+              loss_name: str = "loss") -> None:
+        """Start over with one pair of loss lines per run (and one accuracy line each if ``accuracy``);
+        ``loss_name`` names the loss on the axis, e.g. "cross-entropy"."""
+        self.fig.clear()
+        if accuracy:
+            self.ax, self.acc_ax = self.fig.subplots(1, 2, width_ratios=(3, 2))
+        else:
+            self.ax, self.acc_ax = self.fig.add_subplot(), None
+        self.ax.set_xlabel("epoch")
+        self.ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+        self.ax.set_ylabel(f"{loss_name} (log scale)")
+        self.ax.set_yscale("log")
+        # plain numbers (0.1, 2.2), not 10^-1 or 2.2x10^0; minor ticks labelled only on a narrow range
+        self.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+        self.ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+        self.ax.grid(True, which="both", alpha=0.3)
+        self.lines, self.accuracy_lines = {}, {}
         for i, name in enumerate(names):
             (val,) = self.ax.plot([], [], "-o", ms=3, color=run_color(i), label=f"{name} held-out")
             (train,) = self.ax.plot([], [], "--", lw=1, color=run_color(i), label=f"{name} train")
             self.lines[name] = (train, val)
-        self.ax.legend(loc="upper right", fontsize=8, ncols=2)
+            if self.acc_ax is not None:
+                (acc,) = self.acc_ax.plot([], [], "-o", ms=3, color=run_color(i), label=f"{name} held-out")
+                self.accuracy_lines[name] = acc
+        if names:
+            self.ax.legend(loc="best", fontsize=8, ncols=2)
         self.ax.set_title(title, fontsize=10)
+        if self.acc_ax is not None:
+            self.acc_ax.set_xlabel("epoch")
+            self.acc_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            self.acc_ax.set_ylabel("held-out accuracy (%)")
+            self.acc_ax.grid(True, alpha=0.3)
+            self.acc_ax.set_title("held-out accuracy", fontsize=10)
+            if names:
+                self.acc_ax.legend(loc="lower right", fontsize=8)
 
-    def update(self, name: str, train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray]
-               ) -> None:
-        """Set one run's curves: (epochs, losses) of the train and held-out loss."""
+    def update(self, name: str, train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],
+               accuracy: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """Set one run's curves: (epochs, values) of the train and held-out loss and, when the view
+        shows it, of the held-out accuracy (fractions, drawn in %)."""
         train_line, val_line = self.lines[name]
         train_line.set_data(*train)
         val_line.set_data(*val)
         self.ax.relim()
         self.ax.autoscale_view()
+        if accuracy is not None and self.acc_ax is not None:
+            epochs, values = accuracy
+            self.accuracy_lines[name].set_data(epochs, 100.0 * np.asarray(values, dtype=np.float64))
+            self.acc_ax.relim()
+            self.acc_ax.autoscale_view()
 
 
 def filter_mosaic(filters: np.ndarray) -> np.ndarray:
@@ -76,7 +108,7 @@ class FirstLayerView:
 
     The probe picture is the autoencoder's reconstruction of the probe image, or the classifier's
     first-layer activation of it (channel grid). Dead channels (zero on every held-out image) are
-    the red bars at 1.
+    the red bars at 1; a legend under the bars says so.
     """
 
     def __init__(self, fig: Figure) -> None:
@@ -88,14 +120,16 @@ class FirstLayerView:
         """Lay out one column per run (plus the probe input when one is given)."""
         self.fig.clear()
         extra = probe_image is not None
-        grid = self.fig.add_gridspec(3, len(names) + extra, height_ratios=(3, 3, 1.4))
-        self.columns = {}
+        grid = self.fig.add_gridspec(3, len(names) + extra, height_ratios=(3, 3, 1.4),
+                                     width_ratios=(0.6,) * extra + (1.0,) * len(names))
+        self.columns, self.probe_input = {}, None
         empty = np.zeros((1, 1))
         if probe_image is not None:
             ax = self.fig.add_subplot(grid[1, 0])
             _bare(ax)
             ax.imshow(image_for_display(probe_image), cmap="gray", interpolation="nearest")
             ax.set_title("probe image", fontsize=9)
+            ax.set_xlabel("a held-out image", fontsize=8)
             self.probe_input = ax
         for i, name in enumerate(names):
             col = i + extra
@@ -109,10 +143,15 @@ class FirstLayerView:
             ax_z.set_ylim(0, 1.05)
             ax_z.set_xticks([])
             ax_z.tick_params(labelsize=7)
+            ax_z.set_xlabel("first-layer channel", fontsize=8)
             if i == 0:
-                ax_z.set_ylabel("zeros", fontsize=8)
+                ax_z.set_ylabel("fraction of\nzero values", fontsize=8)
             self.columns[name] = {"filters": (ax_f, im_f), "probe": (ax_p, im_p), "zeros": ax_z,
                                   "bars": None}
+        if names:
+            keys = [Patch(color=LIVE_BAR, label="channel: fraction of held-out values at 0"),
+                    Patch(color=DEAD_COLOR, label="dead channel: 0 on every held-out image")]
+            self.fig.legend(handles=keys, loc="outside lower center", ncols=2, fontsize=8, frameon=False)
 
     def update(self, name: str, filters: np.ndarray, *, probe: np.ndarray | None = None,
                probe_is_image: bool = False, frac_zero: np.ndarray | None = None,
@@ -123,7 +162,7 @@ class FirstLayerView:
         _set_image(ax_f, im_f, filter_mosaic(filters), autoscale=False)
         k = filters.shape[-1]
         at = "" if epoch is None else f", epoch {epoch}"
-        ax_f.set_xlabel(f"{len(filters)} filters {k}x{k}{at}", fontsize=8)
+        ax_f.set_xlabel(f"{len(filters)} filters {k}x{k}{at} (each on its own scale)", fontsize=8)
         if probe is not None:
             ax_p, im_p = col["probe"]
             if probe_is_image:
@@ -133,7 +172,7 @@ class FirstLayerView:
             else:
                 _set_image(ax_p, im_p, channel_grid(probe, normalize="per_channel"), autoscale=False)
                 im_p.set_clim(0, 1)
-                ax_p.set_xlabel("first-layer activation", fontsize=8)
+                ax_p.set_xlabel("first-layer maps of the probe (each on its own scale)", fontsize=8)
         if frac_zero is not None:
             self._bars(col, np.asarray(frac_zero), np.zeros(len(frac_zero), bool) if dead is None else dead)
 
@@ -156,7 +195,8 @@ def _fmt(value: float | None, spec: str) -> str:
 
 
 def results_table(summaries: Sequence[RunSummary], verdict: str) -> str:
-    """HTML table of each run's final figures, and the verdict line under it."""
+    """HTML table of each run's final figures, the verdict line under it and, when the verdict gives
+    spreads (±), a line saying what they are."""
     head = ("first layer", "status", "epochs", "held-out loss", "accuracy", "dead channels",
             "filter smoothness", "time")
     cell_style = "style='padding: 2px 12px 2px 0; text-align: left'"  # the notebook's CSS may set none
@@ -168,4 +208,7 @@ def results_table(summaries: Sequence[RunSummary], verdict: str) -> str:
         for s in summaries)
     header = "".join(f"<th {cell_style}>{h}</th>" for h in head)
     return (f"<table class='convis-results'><thead><tr>{header}</tr></thead><tbody>{rows}</tbody></table>"
-            f"<p class='convis-verdict'><b>{html.escape(verdict)}</b></p>")
+            f"<p class='convis-verdict'><b>{html.escape(verdict)}</b></p>" + (
+                "<p class='convis-verdict-note' style='font-size: 90%'>± is the standard deviation over the "
+                "epochs (or seeds) averaged; a difference is <i>within noise</i> when it is at most "
+                f"{NOISE_SE:g} standard errors of the difference.</p>" if "±" in verdict else ""))

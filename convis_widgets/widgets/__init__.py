@@ -10,10 +10,14 @@ from typing import Any
 
 MODULES = {
     "ActivationExplorer": "activation_explorer",
+    "DeepDream": "from_image",
+    "FeatureInversion": "from_image",
+    "FeatureSpace": "feature_space",
     "FilterGallery": "filter_gallery",
     "FeatureVisualizer": "feature_visualizer",
     "OcclusionExplorer": "occlusion_explorer",
     "TrainingComparison": "training_comparison",
+    "UnitInspector": "unit_inspector",
 }
 __all__ = list(MODULES)
 

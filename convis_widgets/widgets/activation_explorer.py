@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import ipywidgets as w
 import numpy as np
@@ -18,18 +18,30 @@ from ..compute.stats import ChannelStats, channel_statistics
 from ..jobs import Job
 from ..render import ActivationView
 from ..render.grid import grid_cell
-from .base import LayerPicker, LayerRule
+from .base import LayerRule
+from .feature_visualizer import FeatureVisualizer
+from .layer_picker import LayerPicker
 
 NORMALIZE_OPTIONS = [("per channel", "per_channel"), ("global", "global")]
+
+
+class MapOpener(Protocol):
+    """A view that can show one map of a layer on request (`FeatureVisualizer.open_map`)."""
+
+    def open_map(self, layer: str, index: int) -> None:
+        """Show map ``index`` of ``layer``."""
 
 
 class ActivationExplorer(LayerPicker):
     """Pick a layer and an image; see every channel, the channel mean and dead channels; click to enlarge.
 
-    Dead channels are those that stay zero on every one of the given images. Keyword arguments
-    are the traits: ``layer`` (a name or an index; default the first spatial layer listed),
-    ``layers`` (the picker lists "blocks", each block's output, or "all" modules; default "blocks"
-    when the model has a spatial block), ``image_index``, ``channel`` and ``normalize``.
+    Dead channels are those that stay zero on every one of the given images. A click on a channel
+    also opens its map in the linked views (`link`; ``visualizer=`` links one at the start): with
+    none linked, the first click makes a `FeatureVisualizer` of the same model below the explorer.
+    Keyword arguments are the traits: ``layer`` (a name or an index; default the first spatial
+    layer listed), ``layers`` (the picker lists "blocks", each block's output, or "all" modules;
+    default "blocks" when the model has a spatial block), ``image_index``, ``channel`` and
+    ``normalize``.
     """
 
     layer = Unicode()
@@ -43,9 +55,11 @@ class ActivationExplorer(LayerPicker):
         images: torch.Tensor | np.ndarray,
         *,
         figsize: tuple[float, float] = (8.0, 5.0),
+        visualizer: MapOpener | None = None,
         **choices: Any,
     ) -> None:
         super().__init__(**choices)
+        self.linked: list[MapOpener] = []
         self.model = model
         self.images = check_images(images, model=model)
         infos = self._find_layers(model, tuple(self.images.shape[1:]))
@@ -81,7 +95,18 @@ class ActivationExplorer(LayerPicker):
         self._fit_layer_picker()
         self._link_controls()
         self._observe(self._refresh, names=["layer", "image_index", "normalize"])
+        if visualizer is not None:
+            self.link(visualizer)
         self._refresh()
+
+    def link(self, view: MapOpener) -> None:
+        """Open each clicked channel in ``view`` too: a `FeatureVisualizer`, a unit inspector, any view
+        with ``open_map(layer, index)``."""
+        if not callable(getattr(view, "open_map", None)):
+            raise TypeError(f"link needs a view with an open_map(layer, index) method, such as a "
+                            f"FeatureVisualizer; got {type(view).__name__}")
+        if view not in self.linked:
+            self.linked.append(view)
 
     def _candidates(self) -> list[LayerInfo]:
         return self.layer_infos
@@ -110,6 +135,19 @@ class ActivationExplorer(LayerPicker):
         cell = grid_cell(int(round(event.ydata)), int(round(event.xdata)), h, w_, ncols)
         if cell is not None and cell < self.view.geometry[0]:
             self.channel = cell
+            self.open_in_linked(self.layer, cell)
+
+    def open_in_linked(self, layer: str, index: int) -> None:
+        """Open map ``index`` of ``layer`` in every linked view; with none, first make a
+        `FeatureVisualizer` of the same model and show it below the explorer."""
+        if not self.linked:
+            made = FeatureVisualizer(self.model, tuple(self.images.shape[1:]), data=self.images)
+            self.link(made)
+            self.children = [*self.children, made]
+        for view in self.linked:
+            view.open_map(layer, index)
+        names = ", ".join(type(v).__name__ for v in self.linked)
+        self._set_status(f"channel <b>{index}</b> of <b>{layer}</b> opened in the {names} below")
 
     def _refresh(self, change: Bunch | None = None) -> None:
         """Recompute the view for the current choices on the widget's worker."""

@@ -1,7 +1,6 @@
 """What every convis widget shares, written once: keyword arguments that are its traits, controls
 tagged and linked from one table, a status line and an error area fed by one error guard, redraws
-under one lock, Start/Stop, the layer and image checks, the layer picker (block outputs or every
-module), the job runner, figures freed on close."""
+under one lock, Start/Stop, the layer and image checks, the job runner, figures freed on close."""
 
 from __future__ import annotations
 
@@ -15,13 +14,13 @@ from typing import Any, NamedTuple, TypeVar, cast
 
 import ipywidgets as w
 from matplotlib.figure import Figure
-from traitlets import Bool, EventHandler, Unicode, observe, validate
+from traitlets import Bool, EventHandler, observe, validate
 
-from ..compute import probe
 from ..compute.errors import NotSpatialError
-from ..compute.probe import LayerInfo, resolve_layer
+from ..compute.probe import resolve_layer
 from ..jobs import Job, JobRunner
 from .figures import LockedCanvas, close_canvas, close_styling, close_tree, interactive_figure
+from .labels import fit_control, fit_tree
 
 W = TypeVar("W", bound=w.Widget)
 Work = Callable[[Job], None]
@@ -40,7 +39,8 @@ class ConvisWidget(w.VBox):
     """A VBox that owns the pattern every convis widget repeats, so each widget states only its own.
 
     * its constructor's keyword arguments are its traits: unknown ones are refused (`check_keywords`);
-    * each control is made, tagged ``convis-<name>`` and linked to its trait from one table (`_control`);
+    * each control is made, tagged ``convis-<name>`` and linked to its trait from one table (`_control`),
+      as wide as its text, in rows that wrap rather than cut it (`labels.fit_tree`, on every new child);
     * every error of a validator, an observer, a button, a mouse handler or a job is shown in
       `errors` (`_guarded`; ``@validate`` and ``@observe`` handlers are guarded when the class is made);
     * one `status` line, one redraw helper under `draw_lock` (`_drawing`), Start/Stop state in one
@@ -101,10 +101,16 @@ class ConvisWidget(w.VBox):
         return widget
 
     def _control(self, trait: str, control: W, css: str | None = None) -> W:
-        """``control`` as the one control of ``trait``: tagged (``convis-<trait>`` by default) and,
-        once `_link_controls` runs, linked to the trait both ways."""
+        """``control`` as the one control of ``trait``: tagged (``convis-<trait>`` by default), as wide
+        as its text (`labels.fit_control`) and, once `_link_controls` runs, linked to the trait both ways."""
         self.controls[trait] = self._tag(control, css or trait.replace("_", "-"))
+        fit_control(control)
         return control
+
+    @observe("children")
+    def _fit_children(self, _change: dict[str, Any]) -> None:
+        """Whatever the widget shows fits the output area: controls as wide as their text, rows wrapping."""
+        fit_tree(self)
 
     def _link_controls(self) -> None:
         """Link each control not yet linked to its trait (the control takes the trait's value)."""
@@ -116,6 +122,7 @@ class ConvisWidget(w.VBox):
     def _button(self, description: str, css: str, action: Callable[[], object], **style: Any) -> w.Button:
         """A tagged Button whose click runs ``action`` under the error guard."""
         button = self._tag(w.Button(description=description, **style), css)
+        fit_control(button)
         button.on_click(self._on_button(action))
         return button
 
@@ -315,112 +322,3 @@ def _guard_handlers(cls: type) -> None:
 
 
 _guard_handlers(ConvisWidget)
-
-
-LAYER_VIEWS = [("blocks", "blocks"), ("every module", "all")]  # (label, value) of the `layers` trait
-
-
-def merged_layers(every: Sequence[LayerInfo], blocks: Sequence[LayerInfo]) -> list[LayerInfo]:
-    """Every module's layer and each block output, in execution order: a block `probe.layers` lacks
-    (a ResNet stage handing on its last block's tensor) comes right after the last module inside it."""
-    merged = list(every)
-    for block in blocks:
-        if any(i.name == block.name for i in merged):
-            continue
-        inside = [k for k, i in enumerate(merged) if i.name.startswith(block.name + ".")]
-        merged.insert(inside[-1] + 1 if inside else len(merged), block)
-    return merged
-
-
-class LayerPicker(ConvisWidget):
-    """A widget whose layer picker (``layer_dropdown``) lists the network's block outputs or every
-    module: the ``layers`` trait, "blocks" or "all", with its toggle. Any usable layer validates in
-    either view; choosing one the blocks view lacks shows every module."""
-
-    layers = Unicode("blocks", help='what the layer picker lists: "blocks" (each block\'s output) or "all"')
-
-    layer: str  # the subclass's trait
-    layer_infos: list[LayerInfo]  # every layer the widget may show, blocks included, in execution order
-    block_names: list[str]
-    layer_dropdown: w.Dropdown
-
-    def _find_layers(self, model: Any, input_shape: Sequence[int]) -> list[LayerInfo]:
-        """Every layer of ``model`` and its block outputs, merged in execution order (`block_names` set)."""
-        blocks = probe.block_layers(model, input_shape)
-        self.block_names = [b.name for b in blocks]
-        return merged_layers(probe.layers(model, input_shape), blocks)
-
-    def _candidates(self) -> list[LayerInfo]:
-        """The layers the widget can use now, in either view (the widget says which)."""
-        raise NotImplementedError(f"{type(self).__name__} has no layer to choose")
-
-    def _listed(self, view: str | None = None) -> list[LayerInfo]:
-        """The usable layers the picker lists in ``view`` (default: the current one)."""
-        usable = self._candidates()
-        if (view or self.layers) == "all":
-            return usable
-        return [i for i in usable if i.name in self.block_names]
-
-    def _first_view(self, given: object = None) -> object:
-        """The view given, else "blocks" when the model has a usable block output, else "all"."""
-        if given is not None:
-            return given
-        return "blocks" if self._listed("blocks") else "all"
-
-    def _layers_toggle(self) -> w.ToggleButtons:
-        """The control of ``layers``: block outputs only, or every module."""
-        return self._control("layers", w.ToggleButtons(
-            options=LAYER_VIEWS, style={"button_width": "auto"},
-            tooltips=["each block's output (a ResNet stage, a conv with its activation)",
-                      "every module that runs"]), "layer-view")
-
-    def _fit_layer_picker(self, give_way: bool = False) -> None:
-        """List the current view's layers in the picker. A chosen layer the view lacks switches it to
-        every module; with ``give_way`` (the view was just chosen) the layer gives way instead, to the
-        first listed layer at or after it (the block it belongs to)."""
-        listed = [i.name for i in self._listed()]
-        if self.layer and self.layer not in listed:
-            if not give_way and self.layers != "all":
-                self.layers = "all"  # observed: lists every module
-                return
-            order = [i.name for i in self._candidates()]
-            later = order[order.index(self.layer):] if self.layer in order else []
-            self.layer = next((n for n in later if n in listed), listed[-1])
-        if not hasattr(self, "layer_dropdown"):
-            return
-        options = tuple((f"{i.name}  ({i.type}, {'x'.join(map(str, i.output_shape))})", i.name)
-                        for i in self._listed())
-        if self.layer_dropdown.options != options:
-            with self._unlinked("layer"):  # new options reset the dropdown's value: keep the trait's
-                self.layer_dropdown.options = options
-
-    @contextmanager
-    def _unlinked(self, trait: str) -> Iterator[None]:
-        """Within, ``trait``'s control is not linked to it; on leaving, the control takes its value."""
-        links = [link for link in self._links if link.source[1] == trait]
-        for link in links:
-            link.unlink()
-        try:
-            yield
-        finally:
-            for link in links:
-                link.link()
-
-    @validate("layers")
-    def _valid_layers(self, proposal: dict[str, Any]) -> str:
-        value, views = proposal["value"], [v for _, v in LAYER_VIEWS]
-        if value not in views:
-            raise ValueError(f"layers must be one of {views}; got {value!r}")
-        if value == "blocks" and not self._listed("blocks"):
-            need = self._layer_rule().need
-            raise ValueError(f"the model has no block output this widget can use ({need}); "
-                             f"its blocks: {self.block_names}. layers='all' lists every module")
-        return value
-
-    @observe("layers")
-    def _on_layers(self, _change: dict[str, Any]) -> None:
-        self._fit_layer_picker(give_way=True)
-
-    @observe("layer")
-    def _on_layer_view(self, _change: dict[str, Any]) -> None:
-        self._fit_layer_picker()  # a module inside a block: every module is shown

@@ -6,9 +6,7 @@ The widget states its controls, its layout and its settings here; what it optimi
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import ipywidgets as w
@@ -22,13 +20,29 @@ from ..compute.errors import NotSpatialError
 from ..compute.probe import LayerInfo
 from ..data import builtin_for
 from ..render.optvis import GalleryView, OptvisView
-from .optvis_gallery import GalleryRun
-from .optvis_single import SingleRun
+from .optvis_export import RunExport
 from .optvis_target import OBJECTIVES
 from .setting_controls import MIRRORED, SettingTraits, checked_settings, setting_control, slider_args
 
 
-class FeatureVisualizer(SingleRun, GalleryRun, SettingTraits):
+def _spectral(fv: FeatureVisualizer) -> bool:
+    return fv.param == "fft" or fv.init == "spectrum"
+
+
+ACTS_WHEN: dict[str, Callable[[FeatureVisualizer], bool]] = {
+    "blur_sigma": lambda fv: fv.blur_every > 0,
+    "bilateral_sigma_space": lambda fv: fv.bilateral_every > 0,
+    "bilateral_sigma_range": lambda fv: fv.bilateral_every > 0,
+    "fft_decay": _spectral,
+    "decorrelate": lambda fv: _spectral(fv) and fv.input_shape[0] == 3,
+    "convergence": lambda fv: fv.stop_on_convergence,
+}
+"""Setting controls shown only while they act: a blur's sigma only when it blurs, and so on."""
+SHOWN_BY = ("blur_every", "bilateral_every", "param", "init", "stop_on_convergence")
+"""The settings whose change shows or hides a control of `ACTS_WHEN`."""
+
+
+class FeatureVisualizer(RunExport, SettingTraits):
     """Pick a layer and a map (or a unit, a class, a pair of maps), tune the regularisers, press Start.
 
     The picture, the objective's curve and snapshots at log-spaced steps (the "OIP" loop of
@@ -77,6 +91,8 @@ class FeatureVisualizer(SingleRun, GalleryRun, SettingTraits):
         self.view.clear()
         self.gallery_figure = self._new_figure((figsize[0], figsize[0] * 0.62))
         self.gallery_view = GalleryView(self.gallery_figure)
+        self.gallery_figure.canvas.mpl_connect("button_press_event",
+                                               self._guarded(self._on_gallery_click, reraise=False))
         self.gallery_box = w.VBox([self.gallery_figure.canvas])
         self.single_box = w.VBox([self.figure.canvas])
         self.children = [self.top_row, self.target_row, self.accordion, self.button_row,
@@ -98,7 +114,8 @@ class FeatureVisualizer(SingleRun, GalleryRun, SettingTraits):
         self._fit_controls()
         self._link_controls()
         self._show_mode()
-        self._set_status("ready: choose a target and press <b>Start</b>")
+        self._show_gallery_idle()
+        self._say_ready()
 
     # ----- construction -------------------------------------------------------------------------
 
@@ -112,8 +129,9 @@ class FeatureVisualizer(SingleRun, GalleryRun, SettingTraits):
         self.mode_buttons = c("mode", w.ToggleButtons(options=[("one target", "single"),
                                                                ("layer gallery", "gallery")],
                                                       style={"button_width": "auto"}))
+        wrap = dict(flex_flow="row wrap")  # at a narrow notebook the controls wrap, never get cut
         self.top_row = w.HBox([self.layer_dropdown, self.layers_toggle, self.objective_dropdown,
-                               self.mode_buttons])
+                               self.mode_buttons], layout=w.Layout(**wrap))
 
         slider = dict(continuous_update=False)
         self.index_slider = c("index", w.IntSlider(0, min=0, max=0, description="map", **slider))
@@ -125,7 +143,7 @@ class FeatureVisualizer(SingleRun, GalleryRun, SettingTraits):
         self.contrast_box = c("contrast", w.Checkbox(description="contrast", indent=False,
                                                      layout=w.Layout(width="7em")))
         self.target_row = w.HBox([self.index_slider, self.second_slider, self.weight_slider,
-                                  self.range_slider, self.contrast_box])
+                                  self.range_slider, self.contrast_box], layout=w.Layout(**wrap))
 
         self.setting_controls: dict[str, w.Widget] = {
             row.name: c(row.name, setting_control(row)) for row in optvis.TABLE
@@ -152,7 +170,7 @@ class FeatureVisualizer(SingleRun, GalleryRun, SettingTraits):
         self.export_folder = w.Text("convis_optvis", description="export to", layout=w.Layout(width="20em"))
         self.export_button = self._button("Export", "export", self._export_to_folder, icon="download")
         self.button_row = w.HBox([self.start_button, self.stop_button, self.reset_button,
-                                  self.export_folder, self.export_button])
+                                  self.export_folder, self.export_button], layout=w.Layout(**wrap))
 
     # ----- validation and reactions (cheap: they never run the model) ---------------------------
 
@@ -173,6 +191,12 @@ class FeatureVisualizer(SingleRun, GalleryRun, SettingTraits):
         setattr(self.settings, change["name"], change["new"])
         if optvis.settings.ROWS[change["name"]].live and self.live is not None:
             setattr(self.live, change["name"], change["new"])  # read by the loop at its next step
+        if change["name"] in SHOWN_BY:
+            self._show_mode()
+
+    @observe("report")
+    def _on_report(self, _change: Bunch) -> None:
+        self._show_mode()
 
     @observe("objective")
     def _on_objective(self, _change: Bunch) -> None:
@@ -181,15 +205,37 @@ class FeatureVisualizer(SingleRun, GalleryRun, SettingTraits):
         self._fit_controls()
 
     @observe("layer")
-    def _on_layer(self, _change: Bunch) -> None:
+    def _on_layer(self, change: Bunch) -> None:
+        old = next((i for i in self.layer_infos if i.name == change["old"]), None)
+        whole = old is not None and self.gallery_range == (0, old.output_shape[0] - 1)
         self._fit_controls()
+        if whole:  # a gallery of all maps stays one of all maps; a part is kept (and said)
+            self.gallery_range = (0, self._info().output_shape[0] - 1)
+        self._gallery_changed()
+
+    @observe("gallery_range")
+    def _on_range(self, _change: Bunch) -> None:
+        self._gallery_changed()
+
+    def _gallery_changed(self) -> None:
+        """The gallery shown no longer fits the layer or range: say what Start will do instead."""
+        if hasattr(self, "gallery_view") and not self.running:
+            self._show_gallery_idle()
+            self._say_ready()
 
     @observe("mode")
-    def _on_mode(self, change: Bunch) -> None:
+    def _on_mode(self, _change: Bunch) -> None:
         self._show_mode()
         if not self.running:  # the other mode's status would describe a picture no longer shown
-            what = "a range of maps" if change["new"] == "gallery" else "a target"
-            self._set_status(f"ready: choose {what} and press <b>Start</b>")
+            if self.gallery is None:  # no gallery of this layer and range yet
+                self._show_gallery_idle()
+            self._say_ready()
+
+    def _say_ready(self) -> None:
+        if self.mode == "gallery":
+            self._set_status(self._gallery_ready_text())
+        else:
+            self._set_status("ready: choose a target and press <b>Start</b>")
 
     def _fit_controls(self) -> None:
         """Fit the layer list, slider ranges and visible controls to the objective and layer."""
@@ -211,16 +257,23 @@ class FeatureVisualizer(SingleRun, GalleryRun, SettingTraits):
         self._show_mode()
 
     def _show_mode(self) -> None:
+        """Show only the controls that act on the current mode, objective and settings."""
         if not hasattr(self, "single_box"):
             return
         gallery = self.mode == "gallery"
-        joint = self.objective == "joint" and not gallery
-        for widget, visible in ((self.single_box, not gallery), (self.gallery_box, gallery),
-                                (self.index_slider, not gallery and self.objective != "layer"),
-                                (self.second_slider, joint), (self.weight_slider, joint),
-                                (self.range_slider, gallery)):
+        single = not gallery
+        joint = self.objective == "joint" and single
+        layered = gallery or self.objective != "class"  # the class objective reads the output
+        shown = [(self.single_box, single), (self.gallery_box, gallery), (self.objective_dropdown, single),
+                 (self.index_slider, single and self.objective != "layer"), (self.second_slider, joint),
+                 (self.weight_slider, joint), (self.range_slider, gallery), (self.layer_dropdown, layered),
+                 (self.layers_toggle, layered), (self.n_reports_text, self.report == 0)]
+        shown += [(self.controls[name], acts(self)) for name, acts in ACTS_WHEN.items()
+                  if name in self.controls]
+        for widget, visible in shown:
             widget.layout.display = None if visible else "none"
-        self.objective_dropdown.disabled = gallery
+        self.accordion.set_title(1, "regularisers and transforms" + ("" if gallery else
+                                                                    " (change them while it runs)"))
 
     # ----- Start, Reset -------------------------------------------------------------------------
 
@@ -232,9 +285,10 @@ class FeatureVisualizer(SingleRun, GalleryRun, SettingTraits):
             self._start_single()
 
     def reset(self) -> None:
-        """Stop, clear the picture, curve and strip, and show the initial image of the current settings."""
+        """Stop, clear the picture, curve and strip, and show the initial image of the current settings
+        (the gallery: what Start will do)."""
         self.runner.cancel()
-        self.gallery = None
+        self._show_gallery_idle()
         self._reset_single()
         start = optvis.initial_image(self.init, self.input_shape, seed=self.seed, data=self.data)
         with self._drawing(self.figure):
@@ -242,56 +296,23 @@ class FeatureVisualizer(SingleRun, GalleryRun, SettingTraits):
             self.view.update(start[0].cpu().numpy(), [], [], title="initial image", contrast=self.contrast)
         self._set_status("reset: the initial image of the current settings")
 
-    # ----- the settings of a run, export and import ---------------------------------------------
-
-    def run_settings(self) -> dict[str, Any]:
-        """Everything needed to reproduce the current run, as JSON-able values."""
-        return {
-            "model": type(self.model).__name__,
-            "input_shape": list(self.input_shape),
-            "mode": self.mode,
-            "objective": {"kind": self.objective, "layer": self.layer, "index": self.index,
-                          "second": self.second, "weight": self.weight,
-                          "description": self.make_objective().description},
-            "gallery_range": list(self.gallery_range),
-            "report": self.report,
-            "n_reports": self.n_reports,
-            "contrast": self.contrast,
-            "settings": self.settings.to_dict(),
-        }
-
-    def load_settings(self, source: str | Path | dict) -> None:
-        """Set every choice from a settings JSON written by `export` (a path or the parsed dict)."""
-        spec = json.loads(Path(source).read_text()) if isinstance(source, (str, Path)) else source
-        target = spec["objective"]
-        settings = optvis.Settings.from_dict(spec["settings"])
-        with self.hold_trait_notifications():
-            self.mode = spec.get("mode", "single")
-            self.objective = target["kind"]
-            self.layer = target["layer"]
-            for name, value in settings.to_dict().items():
-                if name in MIRRORED:
-                    setattr(self, name, value)
-            self.settings = settings
-        self._fit_controls()
-        self.index, self.second, self.weight = target["index"], target["second"], target["weight"]
-        self.gallery_range = tuple(spec.get("gallery_range", self.gallery_range))
-        self.report, self.n_reports = spec.get("report", 0), spec.get("n_reports", 6)
-        self.contrast = spec.get("contrast", True)
-
-    def export(self, folder: str | Path) -> list[Path]:
-        """Write the picture and snapshot strip (PNG), the evolution (GIF) and the settings (JSON);
-        in gallery mode the grid (PNG) and its pictures (npz)."""
-        folder = Path(folder)
-        written = self._export_gallery(folder) if self.mode == "gallery" else self._export_single(folder)
-        path = folder / "settings.json"
-        path.write_text(json.dumps(self.run_settings(), indent=2))
-        return [*written, path]
-
-    def _export_to_folder(self) -> None:
-        written = self.export(self.export_folder.value)
-        self._set_status("exported " + ", ".join(p.name for p in written) + f" to {written[0].parent}")
-
-    def _export_clicked(self) -> None:
-        """What the Export button does: export to the folder beside it, an error shown in the widget."""
-        self._on_button(self._export_to_folder)()
+    def open_map(self, layer: str, index: int) -> None:
+        """Show map ``index`` of ``layer`` alone: single-run mode, the channel objective, ready for
+        Start (not started: a click never starts minutes of work on a model the notebook shares).
+        A running optimisation is stopped first; what it reached stays."""
+        maps = {i.name: i.output_shape[0] for i in self._candidates("channel")}
+        if layer not in maps:
+            raise ValueError(f"open_map needs a layer with a spatial (N, C, H, W) output; got {layer!r}. "
+                             f"Layers it can open: {list(maps)}")
+        whole = isinstance(index, (int, np.integer)) and not isinstance(index, bool)
+        if not whole or not 0 <= index < maps[layer]:
+            raise IndexError(f"open_map: the map must be an int in 0..{maps[layer] - 1} ({maps[layer]} maps "
+                             f"in {layer}); got {index!r}")
+        self.runner.cancel()
+        with self.hold_sync():
+            self.mode, self.objective, self.layer, self.index = "single", "channel", layer, int(index)
+        self._reset_single()
+        with self._drawing(self.figure):
+            self.view.clear(f"map {index} of {layer}: press Start")
+        self._set_status(f"map <b>{index}</b> of <b>{layer}</b> opened: press <b>Start</b> to optimise "
+                         "it alone")

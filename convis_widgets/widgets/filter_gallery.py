@@ -14,6 +14,9 @@ from ..jobs import Job
 from ..render import FilterView
 from .base import ConvisWidget, LayerRule
 
+DEEPER_NOTE = (". The smoothness check is made for first-layer filters, which look at pixels; deeper "
+               "filters combine earlier maps and are seldom smooth even when trained well")
+
 
 class FilterGallery(ConvisWidget):
     """Pick a conv layer and see its filters (RGB for 3 input channels, else one input channel).
@@ -79,6 +82,7 @@ class FilterGallery(ConvisWidget):
         with self.channel_slider.hold_sync():
             self.channel_slider.max = n - 1
             self.channel_slider.disabled = n == 1
+            self.channel_slider.layout.display = "none" if n == 1 else None  # one picture per filter
 
     @validate("input_channel")
     def _valid_channel(self, proposal: Bunch) -> Any:
@@ -101,13 +105,16 @@ class FilterGallery(ConvisWidget):
         rgb = self._is_rgb(layer)
         images = filter_images(self.model, layer, mode="rgb" if rgb else "channels")
         report = filter_report(self.model, layer)
+        weights = conv_weight(self.model, layer).numpy()
         job.check()
         shown = images if rgb else images[:, channel]
         noisy = np.flatnonzero(report.noisy)
         with self._drawing(self.figure):
             self.view.update(shown, report.smoothness, report.noisy, layer=layer,
                              threshold=report.threshold,
-                             input_channel=None if self._pictures_per_filter(layer) == 1 else channel)
+                             input_channel=None if self._pictures_per_filter(layer) == 1 else channel,
+                             weights=weights.transpose(0, 2, 3, 1) if rgb else weights[:, channel])
             self.report, self.shown = report, shown
             flagged = f"; noisy: {', '.join(map(str, noisy))}" if len(noisy) else ""
-            self._set_status(f"<b>{layer}</b>: {report.verdict}{flagged}")
+            deeper = "" if layer == self.layer_names[0] else DEEPER_NOTE
+            self._set_status(f"<b>{layer}</b>: {report.verdict}{flagged}{deeper}")

@@ -30,7 +30,8 @@ from ..compute.attribution import (
 from ..compute.inputs import check_images
 from ..compute.probe import LayerInfo, default_layer, run_forward
 from ..render.attribution import MapView, OcclusionView
-from .base import LayerPicker, LayerRule
+from .base import LayerRule
+from .layer_picker import LayerPicker
 from .occlusion_maps import AttributionMaps
 
 VIEWS = [(METHODS[name].title, name) for name in GRADIENT_METHODS]  # (label, method) of each gradient map
@@ -95,6 +96,7 @@ class OcclusionExplorer(AttributionMaps, LayerPicker):
             self.figure.canvas,
             self.readout_html,
             self.view_buttons,
+            self.method_html,
             w.HBox([self.layer_dropdown, self.layers_toggle, self.samples_slider, self.noise_slider]),
             self.map_figure.canvas,
             w.HBox([self.folder_text, self.export_button]),
@@ -116,6 +118,7 @@ class OcclusionExplorer(AttributionMaps, LayerPicker):
         self._observe(self._on_image, names=["image_index", "target"])
         self._observe(self._on_occlusion_settings, names=["patch_size", "stride", "baseline"])
         self._observe(self._on_map_settings, names=["method", "layer", "samples", "noise"])
+        self._fit_method_controls()
         self._on_image()
 
     def _build_controls(self) -> None:
@@ -146,6 +149,7 @@ class OcclusionExplorer(AttributionMaps, LayerPicker):
         self.stop_button = self._button("Stop", "stop", self.stop, button_style="warning", icon="stop",
                                         disabled=True, tooltip="stop the heatmap; the part reached stays")
         self.readout_html = self._tag(w.HTML(), "readout")
+        self.method_html = self._tag(w.HTML(), "method-note")
         self.folder_text = self._tag(w.Text("convis_exports", description="folder",
                                             layout=w.Layout(width="18em")), "export-folder")
         self.export_button = self._button("export PNG + npz", "export",
@@ -264,12 +268,14 @@ class OcclusionExplorer(AttributionMaps, LayerPicker):
     # ----- reactions: the readout at once, the maps as a job (`AttributionMaps`) -----
 
     def _on_image(self, _change: Bunch | None = None) -> None:
+        self._cancel_current()  # the old maps stop now, not after the readout's forward
         with self.draw_lock:
             self.occlusion_view.set_image(self.images[self.image_index].cpu().numpy())
         self._readout()
         self._start_jobs()
 
     def _on_occlusion_settings(self, change: Bunch | None = None) -> None:
+        self._cancel_current()  # the old heatmap stops now, not after the readout's forward
         if change is not None and change["name"] == "patch_size":
             self.stride = min(self.stride, self.patch_size)  # observed: comes back here
             self._fit_patch_sliders()
@@ -280,6 +286,16 @@ class OcclusionExplorer(AttributionMaps, LayerPicker):
 
     def _on_map_settings(self, _change: Bunch | None = None) -> None:
         self._start_jobs()
+
+    @observe("method")
+    def _fit_method_controls(self, _change: Bunch | None = None) -> None:
+        """Show only the controls the chosen method reads (compute's `METHODS` table says which)."""
+        method = METHODS[self.method]
+        for controls, acts in (((self.layer_dropdown, self.layers_toggle), method.takes_layer),
+                               ((self.samples_slider, self.noise_slider), method.takes_samples)):
+            for control in controls:
+                control.layout.display = None if acts else "none"
+        self.method_html.value = f"<b>{method.title}</b>: {method.description}; colour: {method.units}"
 
     @observe("opacity")
     def _on_opacity(self, change: Bunch) -> None:

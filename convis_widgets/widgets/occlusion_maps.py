@@ -5,7 +5,6 @@ job, and their export."""
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from ..compute.attribution import (
     resolve_targets,
     window_starts,
 )
+from ..compute.cancel import RunCancelled
 from ..compute.probe import run_forward
 from ..jobs import Cancelled, Job
 from ..render import new_figure, save_png
@@ -34,7 +34,7 @@ from ..render.attribution import MapView, OcclusionView, heatmap_extent
 from .base import ConvisWidget
 from .progress import ESTIMATING, Pace
 
-PROGRESS_STEPS = 20  # the heatmap runs in about this many batches, so its progress bar moves
+BATCH_SECONDS = 0.3  # a heatmap batch takes about this long, so Stop takes effect that quickly
 
 
 class AttributionMaps(ConvisWidget):
@@ -75,6 +75,8 @@ class AttributionMaps(ConvisWidget):
     progress_text: w.HTML
     stop_button: w.Button
     _stopped: Job | None = None  # the job the Stop button stopped: its partial heatmap is drawn
+    map_note = ""  # why the gradient map shows nothing, when it does not
+    heat_status = ""  # what the status says of the heatmap
     folder_text: w.Text
 
     def _clean_scores(self, index: int) -> torch.Tensor:
@@ -129,25 +131,17 @@ class AttributionMaps(ConvisWidget):
 
     def _background(self, job: Job, map_key: tuple, occ_key: tuple, s: dict) -> None:
         if self._map_key != map_key:
-            heat = self.compute_map(s["method"], s["index"], s["target"], layer=s["layer"],
-                                    samples=s["samples"], noise=s["noise"])
-            job.check()
-            with self._drawing(self.map_figure):
-                title = f"{METHODS[s['method']].title}, class {s['target']}"
-                image = self.images[s["index"]].cpu().numpy()
-                self.maps[s["method"]] = self.map_view.update(image, heat, title)
-                self._map_key = map_key
+            self._draw_map(job, map_key, s)
         if self._heatmap_key == occ_key:
             return
         rows = window_starts(self.height, s["size"], s["stride"])
         cols = window_starts(self.width, s["size"], s["stride"])
-        batch = max(16, math.ceil(len(rows) * len(cols) / PROGRESS_STEPS))
         reached: list[torch.Tensor] = []  # the drops so far, NaN where not computed yet
         pace = Pace()
         self.progress_text.value = f"0/{len(rows) * len(cols)} positions, {ESTIMATING}"
 
         def progress(done: int, total: int) -> None:
-            eta = pace.eta_text(done / batch, total / batch, time.perf_counter())  # in batches
+            eta = pace.eta_text(done, total, time.perf_counter())  # in positions: batches vary in size
             self.progress.value = done / total
             self.progress_text.value = f"{done}/{total} positions" + (f", {eta}" if eta else "")
             job.check()
@@ -159,11 +153,13 @@ class AttributionMaps(ConvisWidget):
                                    window=s["size"], stride=s["stride"], baseline=s["baseline"],
                                    probabilities=self.probabilities, progress=progress,
                                    partial=lambda drops: reached.__setitem__(slice(None), [drops]),
-                                   batch_size=batch)
+                                   seconds_per_batch=BATCH_SECONDS, cancel=lambda: job.cancelled)
             job.check()
-        except Cancelled:
+        except (Cancelled, RunCancelled):  # in a batch, or in the setup before the first one
             if job is self._stopped and reached:
-                self._show_reached(reached[0][0].cpu().numpy(), rows, cols, s["size"], s["stride"])
+                self._show_reached(reached[0][0].cpu().numpy(), rows, cols, s)
+            elif job is self._stopped:
+                self._say("heatmap stopped before its first batch of patch positions")
             raise
         finally:
             self.stop_button.disabled = True
@@ -172,10 +168,43 @@ class AttributionMaps(ConvisWidget):
             self.heatmap, self._heatmap_key = result, occ_key
             self.occlusion_view.set_heatmap(result.drops[0].cpu().numpy(),
                                             heatmap_extent(result.rows, result.cols, result.window,
-                                                           result.stride))
+                                                           result.stride), self._drop_units(s["target"]))
             self._highlight_cell()
-        self._set_status(f"heatmap: {len(result.rows)}×{len(result.cols)} patch positions, "
-                         f"{result.path} path; largest drop {float(result.drops.max()):.4g}")
+        self._say(f"heatmap: {len(result.rows)}×{len(result.cols)} patch positions, "
+                  f"{result.path} path; largest drop {float(result.drops.max()):.4g}")
+
+    def _drop_units(self, target: int) -> str:
+        return f"drop in class {target} {'probability' if self.probabilities else 'score'}"
+
+    def _draw_map(self, job: Job, map_key: tuple, s: dict) -> None:
+        """Compute and draw the gradient map; a Grad-CAM that is zero everywhere says why."""
+        method = METHODS[s["method"]]
+        heat = self.compute_map(s["method"], s["index"], s["target"], layer=s["layer"],
+                                samples=s["samples"], noise=s["noise"])
+        job.check()
+        self.map_note = ""
+        if method.takes_layer and not (heat > 0).any():
+            self.map_note = (f"{method.title} is zero everywhere: no positive evidence for class "
+                             f"{s['target']} at {s['layer']}")
+        with self._drawing(self.map_figure):
+            title = f"{method.title}, class {s['target']}"
+            image = self.images[s["index"]].cpu().numpy()
+            self.maps[s["method"]] = self.map_view.update(
+                image, heat, title, units=method.units, signed=method.signed,
+                note=self.map_note)
+            self._map_key = map_key
+        self._say(self.heat_status)
+
+    def _say(self, heatmap: str) -> None:
+        """The status line: what the heatmap reached, then any note on the gradient map."""
+        self.heat_status = heatmap
+        self._set_status(" · ".join(part for part in (heatmap, self.map_note) if part))
+
+    def _cancel_current(self) -> None:
+        """Ask the running job to stop at its next batch, without waiting for it (a new choice)."""
+        current = self.runner.current
+        if current is not None:
+            current.cancel()
 
     def stop(self) -> None:
         """Stop the running heatmap within one batch of positions; the part it reached stays shown."""
@@ -183,16 +212,16 @@ class AttributionMaps(ConvisWidget):
         self._stopped = runner.current if runner is not None else None
         super().stop()
 
-    def _show_reached(self, drops: np.ndarray, rows: list[int], cols: list[int], size: int,
-                      stride: int) -> None:
+    def _show_reached(self, drops: np.ndarray, rows: list[int], cols: list[int], s: dict) -> None:
         """Draw the part of a stopped heatmap that was computed (the rest stays blank) and say so."""
         done = int(np.isfinite(drops).sum())
         with self._drawing(self.figure):
             self.occlusion_view.set_heatmap(np.ma.masked_invalid(drops),
-                                            heatmap_extent(rows, cols, (size, size), (stride, stride)))
+                                            heatmap_extent(rows, cols, (s["size"],) * 2, (s["stride"],) * 2),
+                                            self._drop_units(s["target"]))
             self.occlusion_view.set_cell(None, (1, 1))
-        self._set_status(f"heatmap stopped after {done} of {drops.size} patch positions: the part "
-                         "reached is shown, the rest stays blank (change a setting to compute it again)")
+        self._say(f"heatmap stopped after {done} of {drops.size} patch positions: the part "
+                  "reached is shown, the rest stays blank (change a setting to compute it again)")
 
     def compute_map(self, method: str, index: int, target: int, *, layer: str | None = None,
                     samples: int = 20, noise: float = 0.15) -> np.ndarray:
@@ -228,7 +257,10 @@ class AttributionMaps(ConvisWidget):
         paths = []
         for name, attribution in maps.items():
             fig = new_figure((5.0, 2.6))
-            MapView(fig).update(image, attribution, f"{name}, class {target}")
+            kind = METHODS[name]
+            units = self._drop_units(target) if kind.takes_window else kind.units
+            MapView(fig).update(image, attribution, f"{kind.title}, class {target}", units=units,
+                                signed=kind.signed)
             paths.append(save_png(fig, folder / f"{stem}_{name}.png"))
         settings = {"image_index": index, "target": target, "patch_size": self.patch_size,
                     "stride": self.stride, "baseline": str(self.baseline), "layer": self.layer,

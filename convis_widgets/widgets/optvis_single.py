@@ -18,6 +18,14 @@ from .optvis_target import TargetChoice
 from .progress import Pace
 
 DRAW_EVERY_S = 0.1  # the live picture is redrawn at most this often (plus every snapshot)
+TAKEN_SHOWN = 3  # the status names this many of the latest mid-run setting changes
+
+
+def _shown(value: object) -> str:
+    """A setting's value as the status says it: 0.3, 6, on/off."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 class SingleRun(TargetChoice):
@@ -38,6 +46,7 @@ class SingleRun(TargetChoice):
     dataset_best: float | None
     _best_cache: dict[tuple[str, int], float]
     _pace: Pace  # the running optimisation's ETA, timed from its first step
+    _running_target: str  # the running optimisation's target, in words (its picture's title)
 
     def _reset_single(self) -> None:
         self.result: optvis.Step | None = None
@@ -45,6 +54,7 @@ class SingleRun(TargetChoice):
         self.history: tuple[list[int], list[float]] = ([], [])
         self.snapshots: list[tuple[int, np.ndarray]] = []
         self.frames: list[np.ndarray] = []
+        self.taken: list[tuple[int, str, Any]] = []  # (step, setting, value): live changes the loop took up
         self.set_trait("step", 0)
 
     def strip_steps(self) -> list[int]:
@@ -54,7 +64,7 @@ class SingleRun(TargetChoice):
         return optvis.report_steps(self.steps, report=report, n_reports=self.n_reports)
 
     def _start_single(self) -> None:
-        objective = self.make_objective()
+        objective, self._running_target = self.make_objective(), self.target_title()
         self.live = self.settings.replace(report=1)
         live, strip = self.live, set(self.strip_steps())
         reference = (self.objective, self.layer, self.index)
@@ -64,7 +74,7 @@ class SingleRun(TargetChoice):
                     strip: set[int], reference: tuple[str, str, int]) -> None:
         steps: list[int] = []
         values: list[float] = []
-        self.snapshots, self.frames, self.history = [], [], (steps, values)
+        self.snapshots, self.frames, self.history, self.taken = [], [], (steps, values), []
         last_draw, self._pace = 0.0, Pace()
         for record in optvis.run(self.model, objective, self.input_shape, settings=live,
                                  cancel=lambda: job.cancelled):
@@ -72,6 +82,7 @@ class SingleRun(TargetChoice):
             steps.append(record.step)
             values.append(float(record.value[0]))
             self.result = record
+            self.taken += [(record.changed_at[name], name, value) for name, value in record.changed.items()]
             snap = record.step in strip or record.done
             if snap and not (self.snapshots and self.snapshots[-1][0] == record.step):
                 self.snapshots.append((record.step, image))
@@ -84,16 +95,17 @@ class SingleRun(TargetChoice):
 
     def _draw_single(self, record: optvis.Step, image: np.ndarray) -> None:
         steps, values = self.history
-        title = f"{self.make_objective().description}, step {record.step}"
+        title = f"{self._running_target}, step {record.step}"
         with self._drawing(self.figure):
             self.view.update(image, steps, values, title=title, contrast=self.contrast)
             self.view.set_strip(self.snapshots, dict(zip(steps, values, strict=True)), contrast=self.contrast)
+            self.view.set_changes(sorted({step for step, _, _ in self.taken}))
         self.set_trait("step", record.step)
         rate = record.step / record.elapsed if record.elapsed > 0 else 0.0
         state = (f"ended ({record.reason})" if record.done
                  else f"running, {self._pace.eta_text(record.step, self.steps, record.elapsed)}")
         self._set_status(f"<b>step {record.step}</b> of {self.steps}, {rate:.0f} steps/s, "
-                         f"objective {float(record.value[0]):.4g}: {state}")
+                         f"objective {float(record.value[0]):.4g}: {state}{self._taken_text()}")
 
     def _finish_single(self, reference: tuple[str, str, int]) -> None:
         """The quality figure: the activation reached against the best over the data set."""
@@ -111,7 +123,17 @@ class SingleRun(TargetChoice):
         responded = ("" if bool(record.responded[0])
                      else "; <b>the map never responded</b> (loss stayed at zero)")
         self._set_status(f"<b>step {record.step}</b> of {self.steps}: ended ({record.reason}){responded}"
-                         f"{quality}")
+                         f"{quality}{self._taken_text()}")
+
+    def _taken_text(self) -> str:
+        """"; changed: L2 decay = 0.3 from step 812": the last live changes and the step the loop took
+        each up at (so a change that shows nothing visible is still confirmed)."""
+        if not self.taken:
+            return ""
+        said = [f"<b>{optvis.settings.ROWS[name].label or name} = {_shown(value)} from step {step}</b>"
+                for step, name, value in self.taken[-TAKEN_SHOWN:]]
+        more = len(self.taken) - TAKEN_SHOWN
+        return "; changed: " + ", ".join(said) + (f" (and {more} earlier)" if more > 0 else "")
 
     def _dataset_best(self, kind: str, layer: str, index: int) -> float | None:
         """The highest activation of that map over the data set (channel objective only), cached."""

@@ -10,14 +10,15 @@ from traitlets import Float, Int, Unicode, validate
 
 from ..compute.optvis import objectives
 from ..compute.probe import LayerInfo
-from .base import LayerPicker, LayerRule
+from .base import LayerRule
+from .layer_picker import LayerPicker
 
 OBJECTIVES = [
-    ("channel: mean of one map", "channel"),
-    ("neuron: one unit", "neuron"),
-    ("class logit (pre-softmax)", "class"),
-    ("two maps, weighted (joint)", "joint"),
-    ("whole layer (DeepDream)", "layer"),
+    ("one map (its mean)", "channel"),
+    ("one unit", "neuron"),
+    ("a class (its logit)", "class"),
+    ("two maps, weighted", "joint"),
+    ("a whole layer (DeepDream)", "layer"),
 ]
 
 
@@ -54,8 +55,10 @@ class TargetChoice(LayerPicker):
                    or [i.name for i in self.layer_infos if i.spatial])
         return spatial[len(spatial) // 2] if self.objective in ("channel", "joint", "layer") else spatial[0]
 
-    def _info(self) -> LayerInfo:
-        return next(i for i in self.layer_infos if i.name == self.layer)
+    def _info(self, layer: str | None = None) -> LayerInfo:
+        """The probe's facts about ``layer`` (default: the chosen one)."""
+        name = layer or self.layer
+        return next(i for i in self.layer_infos if i.name == name)
 
     def _target_count(self) -> int:
         """How many maps (or units, or classes) the index can name."""
@@ -86,6 +89,20 @@ class TargetChoice(LayerPicker):
         if not 0.0 <= proposal["value"] <= 1.0:
             raise ValueError(f"weight must be in [0, 1]; got {proposal['value']}")
         return proposal["value"]
+
+    def target_title(self) -> str:
+        """The current target in a reader's words: "map 10 of conv3", "class 3 (its logit)"."""
+        kind, layer, i = self.objective, self.layer, self.index
+        if kind == "channel":
+            return f"map {i} of {layer}"
+        if kind == "neuron":
+            return (f"unit {i} of {layer}" if len(self._info().output_shape) == 1
+                    else f"centre unit of map {i} of {layer}")
+        if kind == "class":
+            return f"class {i} (its logit)"
+        if kind == "joint":
+            return f"maps {i} and {self.second} of {layer}, weight {self.weight:g}"
+        return f"all maps of {layer} (DeepDream)"
 
     def make_objective(self) -> objectives.Objective:
         """The objective the current choices describe."""

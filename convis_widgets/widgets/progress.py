@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+from ..compute.pace import seconds_left
+
 MIN_DONE = 2  # units (steps, batches, positions) done before an ETA is given
 MIN_ELAPSED_S = 0.5  # seconds spent before an ETA is given
 ESTIMATING = "estimating the time left"
@@ -16,7 +18,7 @@ def eta_seconds(done: float, total: float, elapsed: float) -> float | None:
     than MIN_DONE units or MIN_ELAPSED_S seconds) or when nothing is left."""
     if done >= total or done < MIN_DONE or elapsed < MIN_ELAPSED_S:
         return None
-    return elapsed / done * (total - done)
+    return seconds_left(done, total, elapsed)
 
 
 def format_duration(seconds: float) -> str:

@@ -36,8 +36,9 @@ SettingTraits = type("SettingTraits", (HasTraits,),
 
 
 def labelled() -> dict[str, Any]:
-    """Keyword arguments shared by the setting controls (a Layout of its own for each)."""
-    return dict(style={"description_width": "9em"}, layout=w.Layout(width="26em"))
+    """Keyword arguments shared by the setting controls (a Layout of its own for each): one label
+    width, so a panel's controls line up, with room for the longest label ("blur every k steps")."""
+    return dict(style={"description_width": "10em"}, layout=w.Layout(width="27em"))
 
 
 def slider_args() -> dict[str, Any]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import html
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import ipywidgets as w
 import numpy as np
@@ -17,12 +19,16 @@ from ..compute.training import (
     DEFAULT_EPOCHS,
     DEFAULT_LR,
     DEFAULT_OUT_DIR,
+    HELD_OUT_FRACTION,
     KINDS,
+    LAST_EPOCHS,
     Comparison,
     Record,
     Run,
     as_tensors,
+    builtin,
     compare_first_kernels,
+    data_folder,
     load_runs,
     summarize,
     verdict,
@@ -30,11 +36,16 @@ from ..compute.training import (
 from ..jobs import Job
 from ..render.training import FirstLayerView, LossView, results_table
 from .base import ConvisWidget
-from .progress import ESTIMATING, eta_text, total_eta_text
+from .figures import LockedCanvas
+from .labels import shorten_middle
+from .progress import ESTIMATING, eta_text, format_duration, total_eta_text
 
 BUILTIN = {"digits": "digits (built-in, 1x28x28)", "patches": "colour patches (built-in, 3x32x32)"}
 DEFAULT_DATA = {"classifier": "digits", "autoencoder": "patches"}
 USER = "yours"
+LOSS_NAMES = {"cross_entropy": "cross-entropy loss", "mse_loss": "mean squared error"}
+LABEL_CHARS = 40  # a saved comparison's name in the dropdown, cut in the middle (fits at 900 px)
+_DATE = re.compile(r"(\d{8}-\d{6})(?:-(\d+))?$")
 
 
 def parse_kernels(text: str) -> list[int]:
@@ -50,11 +61,18 @@ def parse_kernels(text: str) -> list[int]:
     return kernels
 
 
-def _saved_folders(out_dir: Path) -> list[Path]:
-    """Folders under ``out_dir`` holding saved runs, newest name last."""
-    if not out_dir.is_dir():
+def _saved_folders(home: Path) -> list[Path]:
+    """Folders under ``home`` (one data set's folder) holding saved runs, newest first (by the date
+    their name ends with)."""
+    if not home.is_dir():
         return []
-    return sorted({p.parent for p in out_dir.rglob("*.json")})
+    folders = {p.parent for p in home.rglob("*.json")}
+
+    def when(folder: Path) -> tuple[str, int, str]:
+        found = _DATE.search(folder.name)
+        return (found.group(1), int(found.group(2) or 1), folder.name) if found else ("", 0, folder.name)
+
+    return sorted(folders, key=when, reverse=True)
 
 
 class TrainingComparison(ConvisWidget):
@@ -64,8 +82,9 @@ class TrainingComparison(ConvisWidget):
     autoencoder, or a (train, held-out) pair of them); the built-in digits and colour patches are
     always offered. ``model_fn``: your network instead of the built-in one, a callable that takes the
     first conv layer's kernel size and returns a fresh model whose first conv has that kernel (one
-    copy is trained per size, each from the same seed). Every run is saved under ``out_dir`` and can
-    be loaded back with Load. Keyword
+    copy is trained per size, each from the same seed). Every comparison is saved under ``out_dir``,
+    in a folder per data set and a subfolder named by its settings and date; "saved comparisons" lists
+    those of the current kind and data set, and Load shows one again as it was shown live. Keyword
     arguments are the traits: ``kind``, ``dataset`` (default "yours" when ``data`` is given, else
     the kind's built-in set), ``kernels`` ("3, 9" or a list of ints), ``epochs``, ``batch_size``,
     ``lr``, ``seed`` and ``out_dir``.
@@ -85,7 +104,7 @@ class TrainingComparison(ConvisWidget):
         *,
         data: Any = None,
         model_fn: Callable[[int], nn.Module] | None = None,
-        figsize: tuple[float, float] = (9.0, 3.2),
+        figsize: tuple[float, float] = (8.6, 3.0),
         **choices: Any,
     ) -> None:
         super().__init__(**choices)
@@ -106,17 +125,23 @@ class TrainingComparison(ConvisWidget):
         self._build_controls()
         self.progress = w.VBox()
         self.table = self._tag(w.HTML(), "table")
+        self.intro = self._tag(w.HTML(), "intro")  # what Start does, shown until the first run
         self.loss_figure = self._new_figure(figsize)
         self.loss_view = LossView(self.loss_figure)
         self.layer_figure = self._new_figure((figsize[0], figsize[1] * 1.6))
         self.layer_view = FirstLayerView(self.layer_figure)
+        self._view_canvases = [cast(LockedCanvas, f.canvas) for f in (self.loss_figure, self.layer_figure)]
+        for canvas in self._view_canvases:
+            canvas.toolbar_visible = False  # it would cover the axis labels; these views need no zoom
+            canvas.layout.display = "none"  # no empty axes before Start
+        self._paces: dict[Path, float | None] = {}
         self.children = [
             w.HBox([self.kind_buttons, self.data_dropdown]),
             w.HBox([self.kernels_text, self.epochs_box, self.batch_box, self.lr_box, self.seed_box]),
-            w.HBox([self.start_button, self.stop_button, self.out_text, self.saved_dropdown,
-                    self.load_button]),
-            self.progress, self.loss_figure.canvas, self.layer_figure.canvas, self.status, self.table,
-            self.errors,
+            w.HBox([self.start_button, self.stop_button, self.out_text]),
+            w.HBox([self.saved_dropdown, self.load_button]),
+            self.intro, self.progress, self.loss_figure.canvas, self.layer_figure.canvas, self.status,
+            self.table, self.errors,
         ]
         self.add_class("convis-training-comparison")
 
@@ -129,9 +154,13 @@ class TrainingComparison(ConvisWidget):
             "out_dir": str(choices.pop("out_dir", DEFAULT_OUT_DIR)), **choices})
         self._link_controls()
         self._observe(self._follow_kind, names="kind")
-        self._observe(lambda _change: self._list_saved(), names="out_dir")
+        self._observe(lambda _change: self._list_saved(), names=["out_dir", "kind", "dataset"])
+        self._observe(lambda _change: self._describe(), names=["kind", "dataset", "kernels", "epochs",
+                                                               "batch_size", "lr", "seed", "out_dir"])
         self._list_saved()
-        self._set_status("Choose the settings and press <b>Start</b>.")
+        self._describe()
+        self._set_status("Choose the settings and press <b>Start</b>, or pick a saved comparison and "
+                         "press <b>Load</b>.")
 
     def _build_controls(self) -> None:
         """Every control, made and tagged once; `_link_controls` links each to its trait."""
@@ -154,8 +183,8 @@ class TrainingComparison(ConvisWidget):
         self._start_stop_buttons()
         self.out_text = c("out_dir", w.Text(description="saved in", style=style,
                                             layout=w.Layout(width="18em")))
-        self.saved_dropdown = self._tag(w.Dropdown(description="saved runs", style=style,
-                                                   layout=w.Layout(width="30em")), "saved")
+        self.saved_dropdown = self._tag(w.Dropdown(description="saved comparisons", style=style,
+                                                   layout=w.Layout(width="34em")), "saved")
         self.load_button = self._button("Load", "load", self.load, icon="folder-open")
 
     @validate("kind")
@@ -186,6 +215,56 @@ class TrainingComparison(ConvisWidget):
         load = digits if self.dataset == "digits" else patches
         return load("train"), load("test")
 
+    def _home(self) -> Path:
+        """The folder of the current kind and data set's saved comparisons (one per data set)."""
+        return Path(self.out_dir) / data_folder(self.kind, self._data()[0])
+
+    def _describe(self) -> None:
+        """Say before Start what Start will train, on what, and how long it should take."""
+        if self.histories:
+            return
+        try:
+            kernels = parse_kernels(self.kernels)
+        except ValueError as exc:
+            self.intro.value = f"<b>Start</b> needs first-kernel sizes: {html.escape(str(exc))}."
+            return
+        train, val = self._data()
+        n_train = len(as_tensors(train)[0])
+        n_val = len(as_tensors(val)[0]) if val is not None else round(n_train * HELD_OUT_FRACTION)
+        if val is None:
+            n_train -= n_val
+        model = "copies of your network" if self.model_fn is not None else \
+            f"{builtin(self.kind).model_name} {self.kind}s"
+        sizes = " and ".join(f"{k}x{k}" for k in kernels)
+        labels = {key: text for text, key in self.data_dropdown.options}
+        pace = self._pace()
+        if pace is None:
+            when = ("There is no saved comparison on this data to time it by: the time left shows once "
+                    "the first batches are timed.")
+        else:
+            when = (f"It should take about {format_duration(pace * self.epochs * len(kernels))} (at the "
+                    "pace of the latest saved comparison on this data).")
+        self.intro.value = (
+            f"<b>Start</b> trains {len(kernels)} {model} side by side, identical but for the first layer's "
+            f"kernel ({sizes}), on {html.escape(labels.get(self.dataset, self.dataset))}: {n_train:,} "
+            f"training images, {n_val:,} held out; {self.epochs} epochs of batches of {self.batch_size}, "
+            f"learning rate {self.lr:g}, seed {self.seed}. {when} The loss curves grow batch by batch; "
+            "each run's first-layer filters, its maps of a probe image and its dead channels update every "
+            "epoch; at the end a table and a verdict on the held-out loss and accuracy over the last "
+            f"{LAST_EPOCHS} epochs.")
+
+    def _pace(self) -> float | None:
+        """Seconds per epoch of one run in the latest saved comparison of this data set (None if none)."""
+        folders = [Path(f) for _, f in self.saved_dropdown.options]
+        if not folders:
+            return None
+        if folders[0] not in self._paces:
+            epochs = [(r.last_epoch.elapsed, r.last_epoch.epoch) for r in load_runs(folders[0])
+                      if r.last_epoch is not None and r.last_epoch.epoch > 0]
+            seconds, count = sum(t for t, _ in epochs), sum(e for _, e in epochs)
+            self._paces[folders[0]] = seconds / count if count else None
+        return self._paces[folders[0]]
+
     # --- running -------------------------------------------------------------------------
 
     def start(self) -> Job:
@@ -202,10 +281,8 @@ class TrainingComparison(ConvisWidget):
             comparison = compare_first_kernels(data=train, val_data=val, cancel=lambda: job.cancelled,
                                                **settings)
             self.comparison = comparison
-            probe = comparison.probe_image if settings["kind"] == "autoencoder" else None
-            self._reset([r.name for r in comparison.runs], probe,
-                        f"{'your ' if settings['model_fn'] else ''}{settings['kind']} on "
-                        f"{comparison.runs[0].config['data']}")
+            self._reset(comparison.runs, f"{'your ' if settings['model_fn'] else ''}{settings['kind']} on "
+                                         f"{comparison.runs[0].config['data']}")
             self.runs = comparison.runs
             for record in comparison:
                 self._show(record, comparison.runs)
@@ -217,7 +294,10 @@ class TrainingComparison(ConvisWidget):
         finally:
             self._list_saved()
 
-    def _reset(self, names: list[str], probe_image: np.ndarray | None, title: str) -> None:
+    def _reset(self, runs: list[Run], title: str) -> None:
+        """Lay the views out for ``runs`` (and show them in place of the message of what Start does)."""
+        names = [r.name for r in runs]
+        config = runs[0].config
         self.histories = {name: [] for name in names}
         self.summaries, self.verdict = [], ""
         bars = []
@@ -226,10 +306,14 @@ class TrainingComparison(ConvisWidget):
                                   layout=w.Layout(width="22em"))
             bars.append(w.HBox([bar, w.Label("waiting")]))
         with self.draw_lock:
-            self.loss_view.reset(names, title)
-            self.layer_view.reset(names, probe_image)
+            self.loss_view.reset(names, title, accuracy=config["kind"] == "classifier",
+                                 loss_name=LOSS_NAMES.get(config["loss"], f"{config['loss']} loss"))
+            self.layer_view.reset(names, runs[0].probe_image)
             self.progress.children = bars
             self.table.value = ""
+        self.intro.layout.display = "none"
+        for canvas in self._view_canvases:
+            canvas.layout.display = None
 
     def _show(self, record: Record, runs: list[Run]) -> None:
         """Draw one record: that run's curves always, its first layer at epoch records."""
@@ -243,7 +327,9 @@ class TrainingComparison(ConvisWidget):
             self.loss_view.update(
                 record.run,
                 (np.array([r.step / per_epoch for r in trained]), np.array([r.train_loss for r in trained])),
-                (np.array([r.epoch for r in held]), np.array([r.val_loss for r in held])))
+                (np.array([r.epoch for r in held]), np.array([r.val_loss for r in held])),
+                None if record.val_accuracy is None else
+                (np.array([r.epoch for r in held]), np.array([r.val_accuracy for r in held])))
             if record.is_epoch:
                 self.layer_view.update(record.run, record.filters, probe=record.probe,
                                        probe_is_image=run.config["kind"] == "autoencoder",
@@ -278,28 +364,30 @@ class TrainingComparison(ConvisWidget):
     # --- saved runs ----------------------------------------------------------------------
 
     def _list_saved(self) -> None:
-        folders = _saved_folders(Path(self.out_dir))
-        self.saved_dropdown.options = [(str(f.relative_to(self.out_dir)) or ".", str(f)) for f in folders]
+        """List the saved comparisons of the current kind and data set, newest first and chosen."""
+        folders = _saved_folders(self._home())
+        self.saved_dropdown.options = [(shorten_middle(f.name, LABEL_CHARS), str(f)) for f in folders]
         if folders:
-            self.saved_dropdown.value = str(folders[-1])
+            self.saved_dropdown.value = str(folders[0])
 
     def load(self, folder: str | os.PathLike[str] | None = None) -> list[Run]:
-        """Show saved runs (a folder of them; default: the one chosen under "saved runs") with their table."""
+        """Show saved runs as they were shown live: curves, filters, probe, table and verdict (a folder of
+        them; default: the one chosen under "saved comparisons")."""
         chosen = folder if folder is not None else self.saved_dropdown.value
         if chosen is None:
-            raise FileNotFoundError(f"no saved runs under {self.out_dir}")
+            raise FileNotFoundError(f"no saved comparison of a {self.kind} on this data under {self._home()}")
         runs = load_runs(chosen)
         if not runs:
             raise FileNotFoundError(f"no saved runs in {chosen}")
         self.runner.cancel()
         self._clear_error()
         c = runs[0].config
-        self._reset([r.name for r in runs], None, f"saved: {c['kind']} on {c['data']}")
+        self._reset(runs, f"saved: {c['kind']} on {c['data']}")
         self.runs = runs
         for run in runs:
             for record in run.records:
                 self._show(record, runs)
-        self._finish(runs, "loaded")
+        self._finish(runs, f"loaded {Path(chosen).name}")
         return runs
 
 

@@ -1,7 +1,9 @@
 """Shared by the browser tests: open a notebook in JupyterLab or Notebook 7, run it, read the kernel,
-watch a canvas."""
+watch a canvas, find what a reader would see cut."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 RUN_ALL_JS = """
 async () => {
@@ -87,3 +89,164 @@ def settled_canvas(page, selector: str) -> str:
             return now
         last = now
     raise AssertionError(f"the picture in {selector} never settled")
+
+
+WIDGET_ROOTS = (".convis-activation-explorer, .convis-filter-gallery, .convis-feature-visualizer, "
+                ".convis-occlusion-explorer, .convis-training-comparison")
+
+# What a reader would see cut: for each shown convis widget, every label, readout, button and toggle
+# whose text is wider than its box (scrollWidth > clientWidth), every dropdown option wider than its
+# select's text room (measured in the select's own font: a select never scrolls), toggle groups whose
+# buttons wrap onto a second line though one line would fit, and controls reaching past the output
+# area; then (with `figures`) every figure of the notebook's outputs (an ipympl canvas or a picture)
+# wider than its output area.
+CUT_JS = """
+([roots, figures]) => {
+  const found = [];
+  const shown = (el) => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== 'hidden';
+  const text = (el) => (el.innerText || el.textContent || el.value || '').trim().slice(0, 80);
+  const ctx = document.createElement('canvas').getContext('2d');
+  const cellOf = (el) => {
+    const cell = el.closest('.jp-Cell');
+    return cell ? [...document.querySelectorAll('.jp-Notebook .jp-Cell')].indexOf(cell) : -1;
+  };
+  const areaOf = (el) => el.closest('.jp-OutputArea-output') || el.parentElement;
+  let k = 0;
+  for (const root of document.querySelectorAll(roots)) {
+    if (!shown(root)) continue;
+    const kind = [...root.classList].find(c => roots.includes('.' + c));
+    const name = `${kind} #${k++} (cell ${cellOf(root)})`;
+    const area = areaOf(root).getBoundingClientRect();
+    const say = (element, what, el) => found.push({widget: name, element, text: text(el), what});
+    for (const el of root.querySelectorAll(
+        '.widget-label, .widget-readout, .widget-toggle-button, .widget-button, .widget-label-basic')) {
+      if (shown(el) && el.scrollWidth > el.clientWidth + 1) {
+        say(el.className.split(' ').find(c => c.startsWith('widget-')), `text ${el.scrollWidth} px in a ` +
+            `${el.clientWidth} px box`, el);
+      }
+    }
+    for (const sel of root.querySelectorAll('.widget-dropdown select')) {
+      if (!shown(sel)) continue;
+      const s = getComputedStyle(sel);
+      ctx.font = `${s.fontStyle} ${s.fontWeight} ${s.fontSize} ${s.fontFamily}`;
+      const room = sel.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight);
+      for (const opt of sel.options) {
+        const need = ctx.measureText(opt.text).width;
+        if (need > room + 1) {
+          found.push({widget: name, element: 'dropdown option', text: opt.text.trim(),
+                      what: `option ${Math.ceil(need)} px in a ${Math.floor(room)} px select`});
+        }
+      }
+    }
+    for (const group of root.querySelectorAll('.widget-toggle-buttons')) {
+      const buttons = [...group.querySelectorAll('.widget-toggle-button')].filter(shown);
+      const tops = new Set(buttons.map(b => Math.round(b.getBoundingClientRect().top)));
+      const line = buttons.reduce((sum, b) => {
+        const m = getComputedStyle(b);
+        return sum + b.offsetWidth + parseFloat(m.marginLeft) + parseFloat(m.marginRight);
+      }, 0);
+      if (tops.size > 1 && line <= area.width) {  // wrapped though one line would fit
+        say('toggle buttons', `wrapped onto ${tops.size} lines (one line needs ${Math.ceil(line)} px ` +
+            `of the ${Math.round(area.width)} px output area)`, group);
+      }
+    }
+    for (const el of root.querySelectorAll('.widget-inline-hbox, .widget-button, .widget-toggle-buttons')) {
+      if (shown(el) && el.getBoundingClientRect().right > area.right + 1) {
+        say('control', `ends ${Math.ceil(el.getBoundingClientRect().right - area.right)} px past ` +
+            `the ${Math.round(area.width)} px output area`, el);
+      }
+    }
+  }
+  for (const fig of document.querySelectorAll(
+      '.jp-OutputArea-output .jupyter-matplotlib-canvas-div, .jp-OutputArea-output img')) {
+    if (!figures || !shown(fig)) continue;
+    const area = areaOf(fig.parentElement);
+    const r = fig.getBoundingClientRect(), a = area.getBoundingClientRect();
+    if (r.width > a.width + 1 || r.right > a.right + 1) {
+      const root = fig.closest(roots);
+      const kind = root ? [...root.classList].find(c => roots.includes('.' + c)) : 'output';
+      found.push({widget: `${kind} (cell ${cellOf(fig)})`, element: fig.tagName.toLowerCase() === 'img' ?
+                  'picture' : 'ipympl figure', text: fig.getAttribute('alt') || '',
+                  what: `${Math.round(r.width)} px wide, ends ${Math.ceil(r.right - a.right)} px past ` +
+                        `the ${Math.round(a.width)} px output area`});
+    }
+  }
+  return found;
+}
+"""
+
+
+def cut_controls(page, figures: bool = True) -> list[dict[str, str]]:
+    """Every control text, dropdown option, toggle row or (with ``figures``) figure of the page's
+    notebook that a reader would see cut, wrapped or reaching past its output area (see `CUT_JS`)."""
+    return page.evaluate(CUT_JS, [WIDGET_ROOTS, figures])
+
+
+FIT_WIDTHS = (1400, 900)  # browser widths, in CSS px, at which nothing may be cut
+# Figures are held to the output area at 1,400 px (about 970 px beside the file browser). At 900 px that
+# area is 468 px: an ipympl figure keeps its pixel size there (ipympl has no fit-to-width, and a canvas
+# scaled by CSS would misplace clicks), so the output area scrolls sideways until widgets size figures.
+FIGURE_WIDTHS = (1400,)
+
+# run after the notebook's own cells (the kernel takes it once they are done): every widget's job ends;
+# prints whether they did, how many widgets there are, and the error a cell raised (None)
+SETTLED = """
+import sys as _sys
+from convis_widgets.widgets.base import ConvisWidget as _CW
+_shown = {id(v): v for v in list(globals().values()) if isinstance(v, _CW)}
+_raised = type(getattr(_sys, "last_value", None)).__name__
+print(all(_w.wait(120) for _w in _shown.values()), len(_shown), _raised)
+"""
+
+# true once `n` widget roots are in the page, each ipympl canvas in them has its first picture, and no
+# cell is still waiting to run
+READY_JS = """([roots, n]) => {
+  const shown = [...document.querySelectorAll(roots)];
+  if (shown.length < n) return false;
+  const canvases = shown.flatMap(r => [...r.querySelectorAll('.jupyter-matplotlib canvas')]);
+  const pending = [...document.querySelectorAll('.jp-InputPrompt')].some(p => p.textContent.includes('*'));
+  return !pending && canvases.every(c => c.width > 20);
+}"""
+
+
+# shows (or hides again) every folded accordion panel at once, for the look only: the kernel's
+# `selected_index` stays as it is
+OPEN_PANELS_JS = """(open) => {
+  const old = document.getElementById('convis-open-panels');
+  if (old) old.remove();
+  if (!open) return;
+  const style = document.createElement('style');
+  style.id = 'convis-open-panels';
+  style.textContent = '.jupyter-widget-Collapse-contents.lm-mod-hidden { display: block !important; }';
+  document.head.appendChild(style);
+}"""
+
+
+def assert_nothing_cut(page, artifacts: Path, notebook: str) -> None:
+    """Once the notebook's cells and its widgets' jobs are done, look at every widget, its accordion
+    panels unfolded, at each of `FIT_WIDTHS` (a screenshot of the page and of each widget,
+    ``fit-<nb>-<width>px*.png``); fail naming each widget, element and text that is cut
+    (`cut_controls`). The viewport and the panels are restored."""
+    said = run_in_kernel(page, SETTLED)
+    assert said.count(" ") == 2, f"{notebook}: the kernel did not take the check after the cells: {said!r}"
+    settled, n, error = said.split()
+    assert error == "NoneType", f"{notebook}: a cell raised {error}"
+    assert settled == "True", f"{notebook}: a widget was still busy 120 s after the last cell"
+    page.wait_for_function(READY_JS, arg=[WIDGET_ROOTS, int(n)], timeout=120_000)
+    viewport, stem, found = page.viewport_size, notebook.split("_")[0], {}
+    page.evaluate(OPEN_PANELS_JS, True)
+    try:
+        for width in FIT_WIDTHS:
+            page.set_viewport_size({"width": width, "height": 1400})
+            page.wait_for_timeout(600)  # the notebook reflows
+            found[width] = cut_controls(page, figures=width in FIGURE_WIDTHS)
+            page.screenshot(path=str(artifacts / f"fit-{stem}-{width}px.png"))
+            for k, root in enumerate(page.locator(WIDGET_ROOTS).all()):
+                root.screenshot(path=str(artifacts / f"fit-{stem}-{width}px-widget{k}.png"))
+    finally:
+        page.evaluate(OPEN_PANELS_JS, False)
+        page.set_viewport_size(viewport)
+    cuts = "\n".join(f"at {width} px:\n" + "\n".join(
+        f"  {c['widget']}: {c['element']} {c['text']!r}: {c['what']}" for c in cut)
+        for width, cut in found.items() if cut)
+    assert not cuts, f"{notebook}: cut, wrapped or too wide\n{cuts}"

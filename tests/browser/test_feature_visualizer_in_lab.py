@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import re
 
-from .lab import canvas_js, drawn_js, kernel_value, open_and_run, run_in_kernel
+from .lab import (
+    assert_nothing_cut,
+    canvas_js,
+    drawn_js,
+    kernel_value,
+    open_and_run,
+    run_in_kernel,
+)
 
 VISUALIZER = ".convis-feature-visualizer"
 
@@ -17,6 +24,7 @@ def step_counter(page) -> int:
 
 def test_start_shows_the_picture_growing_and_stop_freezes_the_counter(lab_server, page, artifacts):
     open_and_run(page, lab_server, "02_feature_visualization.ipynb")
+    assert_nothing_cut(page, artifacts, "02_feature_visualization.ipynb")
     root = page.locator(VISUALIZER).first
     root.locator(".jupyter-matplotlib canvas").first.wait_for(state="visible")
     assert kernel_value(page, "type(fv).__name__", "FeatureVisualizer", timeout_s=240) == "FeatureVisualizer"

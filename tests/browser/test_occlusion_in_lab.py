@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from .lab import canvas_js, drawn_js, kernel_value, open_and_run, run_in_kernel, settled_canvas
+from .lab import (
+    assert_nothing_cut,
+    canvas_js,
+    drawn_js,
+    kernel_value,
+    open_and_run,
+    run_in_kernel,
+    settled_canvas,
+)
 
 EXPLORER = ".convis-occlusion-explorer"
 CANVAS_JS = canvas_js(EXPLORER)
@@ -14,6 +22,7 @@ def readout(page) -> str:
 
 def test_moving_the_patch_changes_the_score_readout(lab_server, page, artifacts):
     open_and_run(page, lab_server, "03_occlusion_and_saliency.ipynb")
+    assert_nothing_cut(page, artifacts, "03_occlusion_and_saliency.ipynb")
     page.locator(f"{EXPLORER} .jupyter-matplotlib canvas").first.wait_for(state="visible", timeout=120_000)
     page.wait_for_function(drawn_js(EXPLORER), timeout=60_000)
     # the notebook's last cell puts the patch at (9, 11); wait for it and for the heatmap

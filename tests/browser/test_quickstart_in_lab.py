@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from .lab import canvas_js, drawn_js, kernel_value, open_and_run, run_in_kernel, settled_canvas
+from .lab import (
+    assert_nothing_cut,
+    canvas_js,
+    drawn_js,
+    kernel_value,
+    open_and_run,
+    run_in_kernel,
+    settled_canvas,
+)
 
 EXPLORER = ".convis-activation-explorer"
 CANVAS_JS = canvas_js(EXPLORER)
@@ -15,6 +23,7 @@ def status_text(page) -> str:
 
 def test_activation_explorer_layer_change_redraws(lab_server, page, artifacts):
     open_and_run(page, lab_server, "01_quickstart.ipynb")
+    assert_nothing_cut(page, artifacts, "01_quickstart.ipynb")
 
     page.locator(f"{EXPLORER} .jupyter-matplotlib canvas").first.wait_for(state="visible")
     page.wait_for_function(f"document.querySelector('{EXPLORER} .convis-status')"

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from .lab import canvas_js, drawn_js, kernel_value, open_and_run, run_in_kernel, settled_canvas
+from .lab import (
+    assert_nothing_cut,
+    canvas_js,
+    drawn_js,
+    kernel_value,
+    open_and_run,
+    run_in_kernel,
+    settled_canvas,
+)
 
 TRAINER = ".convis-training-comparison"
 LOSS_JS = canvas_js(TRAINER)  # the loss figure is the widget's first ipympl canvas
@@ -25,20 +33,23 @@ def status_text(page) -> str:
 def test_start_grows_the_loss_curves_live_and_ends_with_a_table(lab_server, page, artifacts):
     page.set_viewport_size({"width": 1600, "height": 1800})  # the whole widget fits in the screenshots
     open_and_run(page, lab_server, "04_training_comparison.ipynb")
+    assert_nothing_cut(page, artifacts, "04_training_comparison.ipynb")
     root = page.locator(TRAINER).first
-    # the notebook trains two autoencoders itself before it shows the widget
-    root.locator(".jupyter-matplotlib canvas").first.wait_for(state="visible", timeout=300_000)
+    # the notebook trains two autoencoders itself before it shows the widget; before Start the
+    # widget shows what Start does, and its figures only once a run begins
+    root.locator(".convis-intro").first.wait_for(state="visible", timeout=300_000)
     assert kernel_value(page, "type(trainer).__name__", "TrainingComparison",
                         timeout_s=300) == "TrainingComparison"
     run_in_kernel(page, "trainer.epochs = 2")  # short: a curve point per epoch is enough to watch
     page.wait_for_function(f"document.querySelector('{TRAINER} .convis-epochs input').value === '2'")
     root.scroll_into_view_if_needed()
-    page.wait_for_function(INKED_JS, timeout=60_000)  # ipympl's first image arrives late
-    before = settled_canvas(page, TRAINER)
     root.screenshot(path=str(artifacts / "training-before.png"))
 
     root.locator(".convis-start button, button.convis-start").first.click()
     assert kernel_value(page, RUNNING, "True") == "True"
+    root.locator(".jupyter-matplotlib canvas").first.wait_for(state="visible", timeout=60_000)
+    page.wait_for_function(INKED_JS, timeout=60_000)  # ipympl's first image arrives late
+    before = page.evaluate(LOSS_JS)
     pictures, changes_while_running = [before], 0
     for _ in range(300):  # the loss figure changes at least twice while the runs train
         page.wait_for_timeout(200)

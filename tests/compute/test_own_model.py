@@ -14,7 +14,14 @@ from convis_widgets.compute.access import input_shape
 from convis_widgets.compute.attribution import grad_cam
 from convis_widgets.compute.errors import NotSpatialError
 from convis_widgets.compute.optvis import objectives, run
-from convis_widgets.compute.probe import block_layers, block_outputs, capture, default_layer, layers
+from convis_widgets.compute.probe import (
+    block_layers,
+    block_outputs,
+    capture,
+    default_layer,
+    layers,
+    layers_and_blocks,
+)
 from convis_widgets.compute.training import compare_first_kernels
 from convis_widgets.data import digits
 from convis_widgets.models import DigitsCNN
@@ -182,3 +189,35 @@ def test_compare_first_kernels_trains_the_users_network(tmp_path):
     trained = [run_.model() for run_ in comparison.runs]
     assert [type(m).__name__ for m in trained] == ["ResNet", "ResNet"]
     assert [m.conv1.kernel_size for m in trained] == [(3, 3), (5, 5)]
+
+
+class CountedResNet(ResNet):
+    """The user's ResNet, counting its forward passes (the views a technique opens share the class)."""
+
+    forwards = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        type(self).forwards += 1
+        return super().forward(x)
+
+
+@pytest.mark.parametrize(("make", "shape"), [(CountedResNet, CIFAR), (DigitsCNN, None), (VGG, CIFAR),
+                                             (plain_sequential, (1, 28, 28))],
+                         ids=["resnet", "digits-cnn", "vgg", "sequential"])
+def test_layers_and_blocks_in_one_forward_equal_the_two_lists(make, shape):
+    model = make()
+    every, blocks = layers_and_blocks(model, shape)
+    assert [(i.name, i.output_shape, i.calls) for i in every] == \
+        [(i.name, i.output_shape, i.calls) for i in layers(model, shape)]
+    assert [(i.name, i.output_shape, i.calls) for i in blocks] == \
+        [(i.name, i.output_shape, i.calls) for i in block_layers(model, shape)]
+
+
+def test_a_layer_picker_lists_both_views_from_one_dry_forward():
+    model = CountedResNet()
+    CountedResNet.forwards = 0
+    layers_and_blocks(model, CIFAR)
+    assert CountedResNet.forwards == 1
+    layers(model, CIFAR)
+    block_layers(model, CIFAR)
+    assert CountedResNet.forwards == 3

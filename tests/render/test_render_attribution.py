@@ -78,7 +78,8 @@ def test_occlusion_view_bars_and_title(view):
     lo, hi = view.ax_bars.get_ylim()
     assert lo == pytest.approx(-1.0 - 0.08 * 4.0) and hi == pytest.approx(3.0 + 0.08 * 4.0)
     assert view.ax_bars.get_title() == "drop 2.0"
-    assert [t.get_text() for t in view.ax_bars.get_legend().get_texts()] == ["original", "occluded"]
+    assert [t.get_text() for t in view.ax_bars.get_legend().get_texts()] == ["original", "occluded",
+                                                                             "target class"]
 
 
 def test_map_view_sums_channels_and_names_the_method():

@@ -90,8 +90,9 @@ def test_activation_view_selects_one_channel(activation_view):
     act = np.arange(4 * 2 * 2, dtype=np.float32).reshape(4, 2, 2)
     activation_view.update(np.zeros((1, 4, 4)), act, layer="relu", channel=3)
     cell = activation_view.im_channel.get_array()
-    np.testing.assert_allclose(cell, [[0, 1 / 3], [2 / 3, 1]])  # channel 3, scaled on its own
-    assert activation_view.ax_channel.get_title() == "channel 3"
+    np.testing.assert_allclose(cell, [[12, 13], [14, 15]])  # channel 3, its own values
+    assert activation_view.im_channel.get_clim() == (12.0, 15.0)
+    assert activation_view.ax_channel.get_title() == "channel 3: 12 to 15"
     (outline,) = [np.asarray(s) for s in activation_view.selected_lines.get_segments()[:1]]
     assert outline[0].tolist() == [2.5, 2.5]  # row 1, col 1 of a 2x2 mosaic of 2 px cells
     assert activation_view.ax_grid.get_title() == "relu: 4 channels of 2x2"
@@ -109,7 +110,7 @@ def test_filter_view_grey_and_rgb(tmp_path):
     np.testing.assert_array_equal(np.ma.filled(view.im.get_array(), np.nan),
                                   channel_grid(filters, ncols=3, normalize="none"))
     assert view.im.get_clim() == (0.0, 1.0)
-    assert view.ax_filters.get_title() == "conv1: 6 filters 3x3, input channel 2"
+    assert view.ax_filters.get_title() == "conv1: 6 filters 3x3, input channel 2, 3 noisy (red)"
     x, y = view.points.get_data()
     np.testing.assert_array_equal(x, np.arange(6))
     np.testing.assert_allclose(y, smooth)
@@ -127,3 +128,42 @@ def test_filter_view_grey_and_rgb(tmp_path):
     assert view.ax_smooth.get_title() == "smoothness: none for 1x1 kernels"
     picture = np.asarray(Image.open(save_png(fig, tmp_path / "f.png")).convert("L"))
     assert picture.std() > 10
+
+
+def test_activation_view_numbers_tiles_reads_values_and_names_its_scale(activation_view):
+    act = np.arange(5 * 3 * 4, dtype=np.float32).reshape(5, 3, 4) - 10.0
+    activation_view.update(np.zeros((1, 6, 8)), act, layer="conv1", channel=None)
+    assert [t.get_text() for t in activation_view.numbers.texts] == ["0", "1", "2", "3", "4"]
+    # channel 4 sits in row 1, column 1 of a 3-column mosaic of 3x4 tiles with 1-px gaps
+    x, y = 1 * 5 + 2, 1 * 4 + 1
+    said = activation_view.ax_grid.format_coord(x, y)
+    assert said == f"channel 4 (y=1, x=2): activation {act[4, 1, 2]:.3g}"
+    assert activation_view.ax_grid.format_coord(4, 0) == ""  # the gap between tiles
+    assert activation_view.colorbar.ax.get_ylabel() == "each map scaled to its own range"
+    activation_view.update(np.zeros((1, 6, 8)), act, layer="conv1", normalize="global")
+    assert activation_view.colorbar.ax.get_ylabel() == "activation, one scale for all maps"
+    assert activation_view.scale.get_clim() == (-10.0, 49.0)
+    activation_view.select(2)
+    assert activation_view.ax_channel.format_coord(3, 2) == f"x=3, y=2: channel 2 {act[2, 2, 3]:.3g}"
+
+
+def test_tile_numbers_thin_out_on_large_mosaics():
+    from convis_widgets.render.tiles import MAX_NUMBERED
+
+    view = ActivationView(new_figure((6.0, 4.0)))
+    n = MAX_NUMBERED + 25  # 169 maps: 13 a row
+    view.update(np.zeros((1, 4, 4)), np.zeros((n, 2, 2), np.float32), layer="big")
+    assert [t.get_text() for t in view.numbers.texts] == [str(k) for k in range(0, n, 13)]
+
+
+def test_filter_view_numbers_filters_reads_weights_and_keeps_boxes_whole():
+    view = FilterView(new_figure((6.0, 3.0)))
+    weights = np.random.default_rng(3).normal(size=(6, 3, 3)).astype(np.float32)
+    pictures = (weights - weights.min()) / np.ptp(weights)
+    smooth = np.linspace(-0.5, 0.9, 6)
+    view.update(pictures, smooth, smooth < 0.1, layer="conv1", threshold=0.1, weights=weights)
+    assert [t.get_text() for t in view.numbers.texts] == [str(k) for k in range(6)]
+    assert view.ax_filters.format_coord(4 + 2, 1) == f"filter 1 (y=1, x=2): weight {weights[1, 1, 2]:.3g}"
+    assert view.ax_smooth.format_coord(4.2, 0.0) == f"filter 4: smoothness {smooth[4]:.2f}"
+    assert not view.noisy_lines.get_clip_on()  # boxes on the mosaic's edge are drawn whole
+    assert [t.get_text() for t in view.ax_smooth.get_legend().get_texts()] == ["a filter", "noisy below 0.10"]

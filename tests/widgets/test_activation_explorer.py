@@ -81,7 +81,7 @@ def test_click_on_grid_enlarges_that_channel(digits_model, test_images):
     click_grid(ex, row_px=1 * 27 + 10, col_px=2 * 27 + 10)
     assert ex.channel == columns + 2
     enlarged = ex.view.im_channel.get_array()
-    np.testing.assert_allclose(enlarged, ex.view.mosaic[27:53, 54:80])
+    np.testing.assert_allclose(enlarged, ex.current[columns + 2])  # its own values, not the shades
     click_grid(ex, row_px=26.2, col_px=5)  # on the gap between rows: no change
     assert ex.channel == columns + 2
     ex.layer = "conv2"  # another layer: the selection is cleared
@@ -203,5 +203,57 @@ def test_figure_is_made_once_and_updated_in_place(digits_model, test_images):
         ex.layer = name
         ex.image_index = (ex.image_index + 1) % len(test_images)
     assert ex.figure is figure and ex.figure.canvas is canvas and ex.view.im_grid is grid_image
-    assert len(figure.axes) == 4 and len(ex.view.ax_grid.images) == 1
+    assert len(figure.axes) == 5 and len(ex.view.ax_grid.images) == 1  # four panels and a colour bar
+    ex.close()
+
+
+def test_tiles_carry_channel_numbers_and_the_pointer_reads_the_activation(digits_model, test_images):
+    ex = ActivationExplorer(digits_model, test_images)
+    try:
+        assert [t.get_text() for t in ex.view.numbers.texts] == [str(k) for k in range(32)]
+        # map 7 sits in row 1, column 1 of the 6-column grid of 26x26 maps with 1-px gaps
+        said = ex.view.ax_grid.format_coord(27 + 5, 27 + 9)
+        assert said == f"channel 7 (y=9, x=5): activation {ex.current[7, 9, 5]:.3g}"
+        assert "own range" in ex.view.colorbar.ax.get_ylabel()
+        ex.normalize = "global"
+        assert ex.view.scale.get_clim() == pytest.approx((ex.current.min(), ex.current.max()))
+    finally:
+        ex.close()
+
+
+def test_a_click_opens_the_channel_in_the_linked_visualizer(digits_model, test_images):
+    from convis_widgets import FeatureVisualizer
+
+    fv = FeatureVisualizer(digits_model, mode="gallery")
+    ex = ActivationExplorer(digits_model, test_images, layer="relu2", visualizer=fv)
+    try:
+        click_grid(ex, row_px=12 + 3, col_px=2 * 12 + 3)  # row 1, column 2 of relu2's 8-column grid
+        assert ex.channel == 10 and ex.last_error is None
+        assert (fv.mode, fv.objective, fv.layer, fv.index) == ("single", "channel", "relu2", 10)
+        assert "opened in the FeatureVisualizer" in ex.status.value
+        assert fv not in ex.children  # linked, shown where the user put it
+    finally:
+        ex.close()
+        fv.close()
+
+
+def test_with_none_linked_the_first_click_makes_a_visualizer_below(digits_model, test_images):
+    from convis_widgets import FeatureVisualizer
+
+    ex = ActivationExplorer(digits_model, test_images)
+    try:
+        click_grid(ex, row_px=3, col_px=27 + 3)  # channel 1
+        (made,) = ex.linked
+        assert isinstance(made, FeatureVisualizer) and ex.children[-1] is made
+        assert (made.layer, made.index, made.mode) == ("relu1", 1, "single")
+        click_grid(ex, row_px=3, col_px=2 * 27 + 3)  # channel 2: the same visualizer again
+        assert ex.linked == [made] and (made.index, list(ex.children).count(made)) == (2, 1)
+    finally:
+        ex.close()
+
+
+def test_link_needs_a_view_that_opens_maps(digits_model, test_images):
+    ex = ActivationExplorer(digits_model, test_images)
+    with pytest.raises(TypeError, match=r"open_map\(layer, index\).*got Figure"):
+        ex.link(ex.figure)
     ex.close()

@@ -41,6 +41,10 @@ MAKERS = {
     "FeatureVisualizer": lambda model, x: cw.FeatureVisualizer(model),
     "OcclusionExplorer": lambda model, x: cw.OcclusionExplorer(model, x, patch_size=7, stride=7),
     "TrainingComparison": lambda model, x: cw.TrainingComparison(),
+    "UnitInspector": lambda model, x: cw.UnitInspector(model, x),
+    "FeatureInversion": lambda model, x: cw.FeatureInversion(model, x[0]),
+    "DeepDream": lambda model, x: cw.DeepDream(model, x[0]),
+    "FeatureSpace": lambda model, x: cw.FeatureSpace(model, x),
 }
 
 

@@ -6,6 +6,7 @@ import gc
 import json
 import threading
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -186,7 +187,8 @@ def test_gallery_fills_a_grid_and_marks_maps_that_never_respond(cnn):
         g = fv.gallery
         assert g.channels == [0, 1, 2, 3, 4, 5]
         assert g.images.shape == (6, 1, 28, 28) and g.responded.dtype == torch.bool
-        assert "6/6 maps" in fv.status.value
+        assert "<b>6 of 6 maps</b> done" in fv.status.value and "maps 0-5 of 128" in fv.status.value
+        assert [t.get_text() for t in fv.gallery_view.labels] == [str(k) for k in range(6)]
         n, h, w_, ncols = fv.gallery_view.geometry
         assert (n, h, w_) == (6, 28, 28)
     finally:
@@ -426,3 +428,172 @@ def test_every_row_of_the_settings_table_is_a_choice_of_the_widget_and_round_tri
             assert getattr(again, row.name) == choices[row.name], row.name
     finally:
         again.close()
+
+
+# ----- the gallery: numbered tiles that fill as the run goes, a click that opens a map -----
+
+def test_before_start_the_gallery_says_what_start_does_and_its_range_follows_the_layer(cnn):
+    fv = FeatureVisualizer(cnn, layer="conv2", mode="gallery")
+    try:
+        view = fv.gallery_view
+        assert view.message.get_visible() and not view.im.get_visible()  # no black square
+        assert "Start optimises one picture per map of conv2 (all 64 maps)" in view.message.get_text()
+        assert "all 64 maps" in fv.status.value and "Start" in fv.status.value
+        fv.layer = "conv3"
+        assert fv.gallery_range == (0, 127)  # all maps stay all maps
+        fv.gallery_range = (0, 15)
+        fv.layer = "conv2"
+        assert fv.gallery_range == (0, 15)  # a part is kept, and said
+        assert "maps 0-15 of 64" in fv.status.value and "maps 0-15 of 64" in view.message.get_text()
+    finally:
+        fv.close()
+
+
+def test_gallery_tiles_fill_as_the_run_goes_with_k_of_n_maps(dead_net, monkeypatch):
+    fv = FeatureVisualizer(dead_net, (1, 8, 8), layer="relu", mode="gallery", gallery_range=(1, 3), steps=40)
+    statuses: list[str] = []
+    fv.status.observe(lambda change: statuses.append(change["new"]), names="value")
+    drawn: list[tuple[int, int]] = []  # (tiles framed as in progress, tiles done) at each draw
+    real_update = fv.gallery_view.update
+
+    def update(images, done, responded, **kwargs):
+        drawn.append((int((kwargs["active"] & ~done).sum()), int(done.sum())))
+        real_update(images, done, responded, **kwargs)
+
+    monkeypatch.setattr(fv.gallery_view, "update", update)
+    monkeypatch.setattr("convis_widgets.widgets.optvis_gallery.STATUS_EVERY_S", 0.0)
+    try:
+        fv.start()
+        assert fv.wait(60) and fv.last_error is None
+        assert (3, 0) in drawn, "the tiles showed their pictures before the batch ended"
+        assert drawn[-1] == (0, 3)
+        running = [s for s in statuses if "at step" in s]
+        assert running and all("<b>0 of 3 maps</b> done" in s and "maps 1-3 of 4" in s for s in running)
+        assert any("ETA" in s or "estimating the time left" in s for s in running)
+        assert "<b>3 of 3 maps</b> done, 2 responded" in fv.status.value
+        view = fv.gallery_view
+        assert [t.get_text() for t in view.labels] == ["1", "2", "3"]
+        assert len(view.unresponsive_lines.get_segments()) == 5  # map 2 (bias -100) struck out
+        assert view.legend.get_visible() and "never responded" in view.legend.get_texts()[0].get_text()
+    finally:
+        fv.close()
+
+
+def test_a_click_on_a_tile_opens_its_map_in_single_run_mode(dead_net):
+    fv = FeatureVisualizer(dead_net, (1, 8, 8), layer="relu", mode="gallery", gallery_range=(1, 3), steps=6)
+    try:
+        fv.start()
+        assert fv.wait(60)
+        n, h, w_, ncols = fv.gallery_view.geometry
+        assert (n, h, w_, ncols) == (3, 8, 8, 2)
+
+        def click(x: float, y: float) -> None:
+            fv._on_gallery_click(SimpleNamespace(name="button_press_event", inaxes=fv.gallery_view.ax,
+                                                 xdata=x, ydata=y, button=1))
+
+        click(8.0, 3.0)  # the gap between the first two tiles
+        assert fv.mode == "gallery"
+        click(3.0, 12.0)  # the first tile of the second row: map 3
+        assert (fv.mode, fv.objective, fv.layer, fv.index) == ("single", "channel", "relu", 3)
+        assert not fv.running and fv.single_box.layout.display is None
+        assert "map <b>3</b> of <b>relu</b> opened" in fv.status.value and "Start" in fv.status.value
+        assert fv.view.ax_img.get_title() == "map 3 of relu: press Start"
+        fv.start()
+        assert fv.wait(60) and fv.result.done
+        assert fv.view.ax_img.get_title().startswith("map 3 of relu, step")
+    finally:
+        fv.close()
+
+
+def test_open_map_refuses_what_it_cannot_open_and_changes_nothing(cnn):
+    fv = FeatureVisualizer(cnn, layer="conv2", mode="gallery")
+    try:
+        with pytest.raises(ValueError, match=r"open_map needs a layer with a spatial .*got 'fc1'.*conv3"):
+            fv.open_map("fc1", 0)
+        with pytest.raises(IndexError, match=r"0\.\.127 \(128 maps in conv3\); got 128"):
+            fv.open_map("conv3", 128)
+        assert (fv.mode, fv.layer) == ("gallery", "conv2")
+        fv.objective = "neuron"
+        fv.open_map("conv3", 5)  # from any objective: the map's mean
+        assert (fv.mode, fv.objective, fv.layer, fv.index) == ("single", "channel", "conv3", 5)
+    finally:
+        fv.close()
+
+
+def shown(widget) -> bool:
+    return widget.layout.display != "none"
+
+
+def test_only_the_controls_that_act_show(cnn):
+    fv = FeatureVisualizer(cnn, layer="conv2", blur_every=0)
+    try:
+        assert shown(fv.index_slider) and shown(fv.objective_dropdown) and not shown(fv.range_slider)
+        assert not shown(fv.second_slider) and not shown(fv.weight_slider)
+        assert not shown(fv.controls["blur_sigma"])  # no blur, no blur width
+        fv.blur_every = 6
+        assert shown(fv.controls["blur_sigma"])
+        assert not shown(fv.controls["fft_decay"]) and not shown(fv.controls["decorrelate"])  # grey, pixels
+        fv.param = "fft"
+        assert shown(fv.controls["fft_decay"]) and not shown(fv.controls["decorrelate"])  # one channel
+        assert not shown(fv.controls["convergence"])
+        fv.stop_on_convergence = True
+        assert shown(fv.controls["convergence"])
+        assert shown(fv.n_reports_text)
+        fv.report = 5  # a snapshot every 5 steps: the number of log-spaced ones does not act
+        assert not shown(fv.n_reports_text)
+        fv.objective = "class"
+        assert not shown(fv.layer_dropdown) and not shown(fv.layers_toggle)
+        fv.mode = "gallery"  # a gallery maximises each map's mean: no objective, no map
+        assert shown(fv.range_slider) and shown(fv.layer_dropdown)
+        assert not shown(fv.objective_dropdown) and not shown(fv.index_slider)
+        assert "(change them while it runs)" not in fv.accordion.get_title(1)
+    finally:
+        fv.close()
+
+
+def test_a_live_change_while_running_is_confirmed_in_the_status_with_its_step(cnn, threads):
+    import re
+
+    fv = FeatureVisualizer(cnn, layer="conv2", index=3, steps=100_000, blur_every=4)
+    try:
+        fv.start()
+        wait_until(lambda: fv.step >= 3)
+        asked_at = fv.step
+        fv.l2 = 0.3
+        fv.blur_every = 6
+        wait_until(lambda: "blur every k steps = 6" in fv.status.value)
+        said = re.search(r"L2 decay = 0\.3 from step (\d+)", fv.status.value)
+        assert said is not None and int(said.group(1)) > asked_at
+        assert re.search(r"blur every k steps = 6 from step (\d+)", fv.status.value)
+        assert len(fv.view.changes.get_segments()) >= 1  # a dotted line on the curve where it changed
+        fv.stop()
+        assert fv.wait(10) and fv.last_error is None
+        assert "L2 decay = 0.3 from step" in fv.status.value  # still said once it ended
+    finally:
+        fv.close()
+
+
+def test_a_wide_gallery_is_shown_shrunk_and_redraws_only_the_tiles_that_changed():
+    from convis_widgets.render import new_figure
+    from convis_widgets.render.optvis import MOSAIC_PX, GalleryView
+
+    view = GalleryView(new_figure((4.0, 4.0)))
+    images = np.random.default_rng(0).random((100, 1, 224, 224)).astype(np.float32)
+    everything = np.ones(100, bool)
+    view.update(images, everything, everything, title="t", contrast=False, channels=range(100, 200))
+    n, h, w_, ncols = view.geometry
+    assert (n, h, w_, ncols) == (100, 112, 112, 10)  # 10 x 225 px > MOSAIC_PX: halved
+    assert view.mosaic.shape[1] <= MOSAIC_PX
+    assert view.tile_at(112 + 1 + 5, 3 * 113 + 5) == 31 and view.channels[31] == 131
+    assert view.ax.format_coord(112 + 1 + 5, 3 * 113 + 5) == "map 131"  # the hover read-out
+    assert view.ax.format_coord(112.0, 5) == ""  # on the gap between two tiles (column 112)
+    before = view.mosaic.copy()
+    images[:] = 0.5
+    images[31] = 0.0
+    view.update(images, everything, everything, title="t", contrast=False, channels=range(100, 200),
+                changed=np.array([31]))
+    tile = view.mosaic[3 * 113: 3 * 113 + 112, 113: 113 + 112]
+    assert (tile == 0).all()
+    outside = np.ones(view.mosaic.shape, bool)
+    outside[3 * 113: 3 * 113 + 112, 113: 113 + 112] = False
+    np.testing.assert_array_equal(view.mosaic[outside], before[outside])  # the others were not redrawn

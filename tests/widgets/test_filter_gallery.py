@@ -7,7 +7,7 @@ import pytest
 from torch import nn
 
 from convis_widgets import FilterGallery
-from convis_widgets.compute.filters import filter_images
+from convis_widgets.compute.filters import conv_weight, filter_images
 from convis_widgets.compute.state import model_checksum
 from convis_widgets.models import SeedCNN, pretrained_digits_cnn
 
@@ -90,5 +90,38 @@ def test_one_by_one_conv_layer_shows_its_filters_with_a_note():
         g.layer = "0"  # back to 3x3 kernels: scored again
         assert np.isfinite(g.report.smoothness).all() and "1x1" not in g.status.value
         assert g.view.ax_smooth.get_title().startswith("smoothness (lag-1")
+    finally:
+        g.close()
+
+
+def test_one_input_channel_hides_the_slider_and_tiles_are_numbered():
+    model = pretrained_digits_cnn()
+    g = FilterGallery(model)
+    try:
+        assert g.channel_slider.layout.display == "none"  # conv1 reads one input channel
+        assert [t.get_text() for t in g.view.numbers.texts] == [str(k) for k in range(32)]
+        weight = conv_weight(model, "conv1").numpy()
+        # filter 9 sits in row 1, column 3 of conv1's 6-column grid of 3x3 filters with 1-px gaps
+        assert g.view.ax_filters.format_coord(3 * 4 + 2, 4 + 1) == (
+            f"filter 9 (y=1, x=2): weight {weight[9, 0, 1, 2]:.3g}")
+        g.layer = "conv2"
+        assert g.channel_slider.layout.display is None and not g.channel_slider.disabled
+        g.input_channel = 3
+        assert g.view.ax_filters.format_coord(2, 0) == (
+            f"filter 0 (y=0, x=2): weight {conv_weight(model, 'conv2')[0, 3, 0, 2]:.3g}")
+    finally:
+        g.close()
+
+
+def test_the_verdict_counts_noisy_filters():
+    g = FilterGallery(pretrained_digits_cnn(), layer="conv2")
+    try:
+        k, n = int(g.report.noisy.sum()), len(g.report.noisy)
+        assert k / n > 0.25  # conv2 of the shipped CNN: about half its filters below the threshold
+        assert f"{k} of {n} noisy" in g.status.value and "looks converged" not in g.status.value
+        assert "made for first-layer filters" in g.status.value  # a deeper layer says what the check is for
+        assert f"{k} noisy (red)" in g.view.ax_filters.get_title()
+        g.layer = "conv1"
+        assert "first-layer" not in g.status.value
     finally:
         g.close()

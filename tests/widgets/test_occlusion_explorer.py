@@ -264,3 +264,63 @@ def test_patch_moves_during_the_heatmap_job_leave_the_model_untouched():
     for name, m in model.named_modules():
         for table in ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks"):
             assert not getattr(m, table), f"{table} left on {name or 'the model'}"
+
+
+def test_each_method_shows_only_the_controls_it_reads(cnn, digits4):
+    from convis_widgets.compute.attribution import METHODS
+
+    ex = cw.OcclusionExplorer(cnn, digits4)
+    shown = {name: control for name, control in (("layer", ex.layer_dropdown), ("layers", ex.layers_toggle),
+                                                  ("samples", ex.samples_slider), ("noise", ex.noise_slider))}
+    try:
+        seen = {}
+        for method in ("saliency", "smoothgrad", "grad_cam", "guided_backprop", "deconvnet"):
+            ex.method = method
+            seen[method] = {n for n, c in shown.items() if c.layout.display != "none"}
+            assert METHODS[method].description in ex.method_html.value
+        assert seen == {"saliency": set(), "smoothgrad": {"samples", "noise"},
+                        "grad_cam": {"layer", "layers"}, "guided_backprop": set(), "deconvnet": set()}
+    finally:
+        ex.close()
+
+
+def test_colour_bars_name_the_units_and_the_pointer_reads_values(cnn, digits4):
+    from convis_widgets.compute.attribution import METHODS
+
+    ex = cw.OcclusionExplorer(cnn, digits4, patch_size=6, stride=2, target=4)
+    try:
+        view = ex.occlusion_view
+        assert view.colorbar.ax.get_visible() and view.colorbar.ax.get_ylabel() == "drop in class 4 score"
+        drops = ex.heatmap.drops
+        assert view.scale.get_clim() == pytest.approx((float(drops.min()), float(drops.max())))
+        # pixel (x=9, y=13) lies in the 2-px cell of the window at (10, 6), centred on (12.5, 8.5)
+        i, j = ex.heatmap.rows.index(10), ex.heatmap.cols.index(6)
+        said = view.ax_image.format_coord(9.0, 13.0)
+        assert said == (f"x=9, y=13: pixel {float(digits4[0, 0, 13, 9]):.3g}; drop in class 4 score "
+                        f"{float(ex.heatmap.drops[0, i, j]):.3g} (patch centred here)")
+        for method in ("saliency", "guided_backprop"):
+            ex.method = method
+            assert ex.map_view.colorbar.ax.get_ylabel() == METHODS[method].units
+        lo, hi = ex.map_view.map.get_clim()
+        assert lo == -hi  # a signed map: its colours centred on 0
+        said = ex.map_view.ax_map.format_coord(3.0, 5.0)
+        assert said.endswith(f"{METHODS['guided_backprop'].units} {ex.maps['guided_backprop'][5, 3]:.3g}")
+        view.clear_heatmap()  # as a settings change does until the new heatmap is there
+        assert not view.colorbar.ax.get_visible() and "drop" not in view.ax_image.format_coord(9.0, 13.0)
+    finally:
+        ex.close()
+
+
+def test_a_grad_cam_that_is_zero_everywhere_says_why(cnn, digits4):
+    ex = cw.OcclusionExplorer(cnn, digits4, method="grad_cam")
+    try:
+        zero = [k for k in range(10) if not (grad_cam(cnn, digits4[:1], k, layer=ex.layer) > 0).any()]
+        assert zero, "the test model has no class without positive Grad-CAM evidence on image 0"
+        ex.target = zero[0]
+        want = f"Grad-CAM is zero everywhere: no positive evidence for class {zero[0]} at {ex.layer}"
+        assert want in ex.status.value and ex.map_note == want
+        assert ex.map_view.note.get_visible() and ex.map_view.note.get_text().replace("\n", " ") == want
+        ex.target = ex._clean_scores(0).argmax().item()  # the predicted class has evidence
+        assert "zero everywhere" not in ex.status.value and not ex.map_view.note.get_visible()
+    finally:
+        ex.close()

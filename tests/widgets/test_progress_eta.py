@@ -166,15 +166,15 @@ def test_gallery_status_counts_maps_and_says_the_step_of_each_batch(slow_cnn, fe
         seen = statuses(fv)
         fv.start_button.click()
         assert fv.last_error is None and fv.gallery.channels == [0, 1, 2, 3]
-        step_said = re.compile(r"<b>(\d)/4 maps</b> done.*; batch (\d) of 2 \(maps (\d)\.\.(\d)\): "
+        step_said = re.compile(r"<b>(\d) of 4 maps</b> done.*; batch (\d) of 2 \(maps (\d)-(\d)\) at "
                                r"step (\d+) of 30, [\d.]+ steps/s, (.*)$")
         said = [m.groups() for m in map(step_said.search, seen) if m]
         assert {(k, b, lo, hi) for k, b, lo, hi, _, _ in said} == {("0", "1", "0", "1"), ("2", "2", "2", "3")}
         assert said[0][4] == "0" and said[0][5] == ESTIMATING  # no ETA before the pace is known
         etas = [eta for *_, eta in said if ETA.match(eta)]
         assert etas, f"no ETA in the step statuses: {seen}"
-        assert any("<b>2/4 maps</b> done" in s and " s" in s and "batch" not in s for s in seen)
-        assert "<b>4/4 maps</b> done" in seen[-1] and not ETA.search(seen[-1])
+        assert any("<b>2 of 4 maps</b> done" in s and " s" in s and "batch" not in s for s in seen)
+        assert "<b>4 of 4 maps</b> done" in seen[-1] and not ETA.search(seen[-1])
     finally:
         fv.close()
 
@@ -266,3 +266,14 @@ def test_training_never_says_zero_seconds_left_at_the_start(tmp_path):
             assert not any(re.search(r"\b0 s\b|about", s) for s in said), said
     finally:
         cmp.close()
+
+
+def test_the_widgets_eta_and_the_training_records_share_one_formula():
+    from convis_widgets.compute.pace import seconds_left
+    from convis_widgets.compute.training.records import Record
+
+    assert seconds_left(4, 10, 2.0) == eta_seconds(4, 10, 2.0) == pytest.approx(3.0)
+    assert seconds_left(0, 10, 0.0) is None and seconds_left(10, 10, 5.0) == 0.0
+    fields = {f: 0 for f in Record.__dataclass_fields__}
+    record = Record(**{**fields, "step": 4, "total_steps": 10, "elapsed": 2.0})
+    assert record.eta == pytest.approx(3.0)

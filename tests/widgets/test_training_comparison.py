@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from convis_widgets import TrainingComparison
 from convis_widgets.compute.training import load_runs
-from convis_widgets.data import digits, patches
+from convis_widgets.data import ImageDataset, digits, patches
 from convis_widgets.jobs import set_default_executor
-from convis_widgets.widgets.training_comparison import parse_kernels
+from convis_widgets.widgets.labels import shorten_middle
+from convis_widgets.widgets.training_comparison import LABEL_CHARS, parse_kernels
+
+
+def every(data: ImageDataset, step: int, name: str) -> ImageDataset:
+    """Every ``step``-th image: all classes (the built-in sets are sorted by class)."""
+    return ImageDataset(data.images[::step], data.labels[::step], data.classes, name)
 
 
 @pytest.fixture(scope="module")
 def small_digits():
-    return digits("train").head(192), digits("test").head(48)
+    return every(digits("train"), 20, "few-digits"), every(digits("test"), 20, "few-digits-test")
 
 
 def job_threads() -> list[threading.Thread]:
@@ -35,21 +43,51 @@ def val_points(widget, name: str) -> int:
     return len(widget.loss_view.lines[name][1].get_xdata())
 
 
-def test_start_draws_every_record_and_ends_with_a_table(small_digits, tmp_path):
-    cmp = TrainingComparison(data=small_digits, epochs=2, out_dir=tmp_path)
+def test_before_start_a_message_says_what_start_does_and_no_empty_figure_shows(small_digits, tmp_path):
+    cmp = TrainingComparison(data=small_digits, epochs=5, out_dir=tmp_path)
+    assert [c.layout.display for c in (cmp.loss_figure.canvas, cmp.layer_figure.canvas)] == ["none"] * 2
+    intro = cmp.intro.value
+    assert "<b>Start</b> trains 2 SeedCNN classifiers side by side" in intro
+    assert "(3x3 and 9x9)" in intro and "200 training images, 50 held out; 5 epochs" in intro
+    assert "no saved comparison on this data to time it by" in intro
+    cmp.kernels = "3, 5, 7"
+    assert "trains 3 SeedCNN classifiers" in cmp.intro.value and "(3x3 and 5x5 and 7x7)" in cmp.intro.value
+    cmp.close()
+
+
+def test_start_draws_every_record_and_ends_with_a_table(small_digits, tmp_path, monkeypatch):
+    from convis_widgets.widgets import progress
+
+    monkeypatch.setattr(progress, "MIN_ELAPSED_S", 0.0)  # this small run can end within half a second
+    cmp = TrainingComparison(data=small_digits, epochs=3, out_dir=tmp_path)
     assert cmp.dataset == "yours" and cmp.data_dropdown.value == "yours"
+    labels = []
+    real_progress = cmp._progress
+    cmp._progress = lambda record, runs: (real_progress(record, runs),
+                                          labels.append(cmp.progress.children[0].children[1].value))
     cmp.start_button.click()
     assert cmp.last_error is None
     assert {name: [r.epoch for r in h] for name, h in cmp.histories.items()} == {
-        "3x3": [0, 1, 2], "9x9": [0, 1, 2]}
-    assert val_points(cmp, "3x3") == val_points(cmp, "9x9") == 3
+        "3x3": [0, 1, 2, 3], "9x9": [0, 1, 2, 3]}
+    assert val_points(cmp, "3x3") == val_points(cmp, "9x9") == 4
+    assert labels[0].endswith("estimating the time left") and not any(" 0 s" in x for x in labels)
+    assert any("ETA" in x for x in labels)
+    assert cmp.intro.layout.display == "none" and cmp.loss_figure.canvas.layout.display is None
+    acc = cmp.loss_view.accuracy_lines["3x3"].get_ydata()
+    assert len(acc) == 4 and 0 <= min(acc) <= max(acc) <= 100
     shown = cmp.layer_view.columns["9x9"]["filters"][1].get_array()
     assert shown.shape == (4 * 10 - 1, 4 * 10 - 1)  # 16 filters 9x9 in a 4x4 mosaic, 1-px gaps
     assert [b.children[0].value for b in cmp.progress.children] == [1.0, 1.0]
-    assert "first layer" in cmp.verdict and cmp.verdict in cmp.table.value.replace("&#x27;", "'")
+    assert cmp.verdict.startswith("held-out accuracy ")
+    assert re.search(r"\((3x3 vs 9x9|9x9 vs 3x3), over the last 3 epochs\): ", cmp.verdict)
+    assert cmp.verdict in cmp.table.value.replace("&#x27;", "'")
     assert "<table" in cmp.table.value and "dead channels" in cmp.table.value
     assert [s.name for s in cmp.summaries] == ["3x3", "9x9"]
     assert "saved in" in cmp.status.value and len(cmp.saved_dropdown.options) == 1
+    label, folder = cmp.saved_dropdown.options[0]
+    assert Path(folder).name.startswith("3x3-vs-9x9-3ep-lr0.003-b64-seed0-20")
+    assert label == shorten_middle(Path(folder).name, LABEL_CHARS) and len(label) <= LABEL_CHARS
+    assert Path(folder).parent == tmp_path / "classifier-few-digits-1x28x28-200"
     assert [r.status for r in load_runs(tmp_path)] == ["finished", "finished"]
     assert not cmp.start_button.disabled and cmp.stop_button.disabled
     cmp.close()
@@ -88,6 +126,8 @@ def test_records_arrive_live_stop_acts_within_a_batch_and_close_leaves_no_thread
     runs = load_runs(tmp_path)
     assert [r.status for r in runs] == ["cancelled", "cancelled"]
     assert "stopped" in cmp.status.value and "cancelled" in cmp.progress.children[0].children[1].value
+    assert cmp.verdict.startswith("stopped after ") and cmp.verdict.endswith(" of 200 epochs: no verdict")
+    assert "held-out loss" in cmp.table.value  # the figures reached stay in the table
     assert cmp.last_error is None
 
     cmp.start()  # a second comparison, then close while it trains
@@ -102,16 +142,26 @@ def test_records_arrive_live_stop_acts_within_a_batch_and_close_leaves_no_thread
 def test_saved_runs_load_back_into_a_new_widget(small_digits, tmp_path):
     first = TrainingComparison(data=small_digits, epochs=1, kernels=[3, 5, 7], out_dir=tmp_path)
     first.start()
-    second = TrainingComparison(out_dir=tmp_path)
+    other_data = TrainingComparison(out_dir=tmp_path)  # the built-in digits: another data set
+    assert other_data.saved_dropdown.options == ()
+    other_data.close()
+    second = TrainingComparison(data=small_digits, out_dir=tmp_path)
     assert len(second.saved_dropdown.options) == 1
+    assert "at the pace of the latest saved comparison on this data" in second.intro.value
     second.load_button.click()
     assert second.last_error is None
     assert list(second.histories) == ["3x3", "5x5", "7x7"]
     for name, history in first.histories.items():
         assert [r.to_dict() for r in second.histories[name]] == [r.to_dict() for r in history]
     assert second.verdict == first.verdict and "loaded" in second.status.value
+    assert second.table.value == first.table.value
     np.testing.assert_array_equal(second.loss_view.lines["7x7"][1].get_ydata(),
                                   first.loss_view.lines["7x7"][1].get_ydata())
+    np.testing.assert_array_equal(second.loss_view.accuracy_lines["5x5"].get_ydata(),
+                                  first.loss_view.accuracy_lines["5x5"].get_ydata())
+    shown, live = second.layer_view.probe_input, first.layer_view.probe_input
+    assert shown is not None and live is not None
+    np.testing.assert_array_equal(shown.get_images()[0].get_array(), live.get_images()[0].get_array())
     first.close()
     second.close()
 
@@ -139,6 +189,16 @@ def test_kind_picks_its_built_in_data_and_bad_settings_are_clear(tmp_path):
         TrainingComparison(colour="red")
     with pytest.raises(ValueError, match="kind must be one of"):
         TrainingComparison(kind="gan")
+    cmp.close()
+
+
+def test_long_saved_names_keep_their_settings_and_date_in_the_dropdown(small_digits, tmp_path):
+    kernels = [1, 3, 5, 7, 9, 11, 13]
+    cmp = TrainingComparison(data=small_digits, epochs=1, kernels=kernels, out_dir=tmp_path)
+    cmp.start()
+    ((label, folder),) = cmp.saved_dropdown.options
+    assert len(Path(folder).name) > LABEL_CHARS and len(label) == LABEL_CHARS
+    assert label.startswith("1x1-vs-3x3-vs") and label[-15:] == Path(folder).name[-15:]  # the date
     cmp.close()
 
 

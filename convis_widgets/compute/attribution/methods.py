@@ -29,7 +29,9 @@ OPTIONS = COMMON_OPTIONS + LAYER_OPTIONS + NOISE_OPTIONS + WINDOW_OPTIONS + ("ca
 class Method:
     """One attribution method. ``title`` is how a picture names it; ``takes_layer``: it reads a layer
     (``layer=``); ``takes_samples``: it averages noisy copies (``samples=``, ``noise=``, ``seed=``);
-    ``takes_window``: it slides a window (``window=``, ``stride=``, ``baseline=``)."""
+    ``takes_window``: it slides a window (``window=``, ``stride=``, ``baseline=``); ``units``: what
+    its values measure, for colour bars and read-outs; ``signed``: its values can be negative (a
+    picture centres its colours on 0)."""
 
     name: str
     title: str
@@ -39,6 +41,8 @@ class Method:
     takes_samples: bool = False
     takes_window: bool = False
     takes_cancel: bool = False
+    units: str = ""
+    signed: bool = False
 
     @property
     def options(self) -> tuple[str, ...]:
@@ -60,20 +64,23 @@ class Method:
 
 METHODS: Mapping[str, Method] = MappingProxyType({m.name: m for m in (
     Method("saliency", "saliency", saliency,
-           "gradient of the target score with respect to each pixel (its absolute value)"),
+           "gradient of the target score with respect to each pixel (its absolute value)",
+           units="|d score / d pixel|"),
     Method("smoothgrad", "SmoothGrad", smoothgrad,
            "saliency averaged over noisy copies of the image: less speckle", takes_samples=True,
-           takes_cancel=True),
+           takes_cancel=True, units="mean |d score / d pixel|"),
     Method("grad_cam", "Grad-CAM", grad_cam,
            "a layer's maps weighted by their mean gradient: where the class evidence sits, coarse",
-           takes_layer=True),
+           takes_layer=True, units="class evidence (weighted maps)"),
     Method("guided_backprop", "guided backprop", guided_backprop,
-           "gradient passed back only where it and the ReLU's input are positive: sharp edges"),
+           "gradient passed back only where it and the ReLU's input are positive: sharp edges",
+           units="guided d score / d pixel", signed=True),
     Method("deconvnet", "deconvnet", deconvnet,
-           "gradient passed back only where it is positive (Zeiler and Fergus's projection)"),
+           "gradient passed back only where it is positive (Zeiler and Fergus's projection)",
+           units="projected d score / d pixel", signed=True),
     Method("occlusion", "occlusion", occlusion,
            "drop of the target score when a window of the image is covered, averaged per pixel",
-           takes_window=True, takes_cancel=True),
+           takes_window=True, takes_cancel=True, units="drop in class score", signed=True),
 )})
 """Every attribution method by name, in the order a menu shows them."""
 

@@ -11,6 +11,7 @@ is recomputed only inside each window's receptive-field cone when it can be (see
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -188,6 +189,37 @@ def _matches(runner: IncrementalOcclusion, access: ModelAccess, occluded: torch.
     return bool(torch.allclose(got, want, rtol=1e-4, atol=tol))
 
 
+def _incremental(
+    access: ModelAccess, image: torch.Tensor, base: torch.Tensor, tops: torch.Tensor, lefts: torch.Tensor,
+    window: tuple[int, int], stop: Callable[[], bool],
+) -> IncrementalOcclusion | None:
+    """The incremental runner prepared for the first image, or None where it does not apply or does
+    not reproduce the model's own output; ``stop`` is read between its two costly steps."""
+    runner = incremental_runner(access.view)
+    if runner is None or not runner.prepare(image, base, tops, lefts, window):
+        return None
+    check(stop, "occlusion")
+    return runner if _matches(runner, access, patch(image, base, tops[:1], lefts[:1], window)) else None
+
+
+def _check_batching(batch_size: int | None, seconds_per_batch: float | None) -> None:
+    if batch_size is not None and (isinstance(batch_size, bool) or batch_size < 1):
+        raise ValueError(f"batch_size must be an int >= 1 or None; got {batch_size!r}")
+    if seconds_per_batch is not None and not seconds_per_batch > 0:
+        raise ValueError(f"seconds_per_batch must be a number of seconds > 0 or None; "
+                         f"got {seconds_per_batch!r}")
+
+
+def _memory_batch(
+    access: ModelAccess, x: torch.Tensor, runner: IncrementalOcclusion | None, n_pos: int
+) -> int:
+    """As many positions as fit in MEMORY_BUDGET, at most MAX_BATCH, evened out (no small last batch)."""
+    full = output_bytes(access, x[:1])
+    per_image = 2 * (runner.bytes_per_image(full) if runner is not None else full)
+    batch_size = int(min(MAX_BATCH, max(1, MEMORY_BUDGET // per_image)))
+    return -(-n_pos // -(-n_pos // batch_size))
+
+
 @keyword_only(3, "window", "stride", "baseline")
 def occlusion_map(
     model: nn.Module,
@@ -205,6 +237,7 @@ def occlusion_map(
     progress: Progress | None = None,
     cancel: Cancel = None,
     partial: Callable[[torch.Tensor], None] | None = None,
+    seconds_per_batch: float | None = None,
 ) -> OcclusionResult:
     """Occlude every window position of every image; the per-position drops and per-pixel attribution.
 
@@ -214,14 +247,15 @@ def occlusion_map(
     batches; the incremental path needs far less memory). ``incremental=False`` forces plain
     batching. ``progress(done, total)`` is called and ``cancel`` read after each batch; before them
     ``partial(drops)`` gets a copy of the drops so far, (images, rows, cols) with NaN where not yet
-    computed, so a caller can show what a stopped run reached.
+    computed, so a caller can show what a stopped run reached. ``seconds_per_batch``: batches start
+    at one position and are resized after each so that one takes about this long (``batch_size``
+    stays the most), so a ``cancel`` is read that often even on a large model.
     """
+    _check_batching(batch_size, seconds_per_batch)
     stop = stopper(cancel)
     access = open_model(model)
     x = check_images(images, model=model)
     win, step = check_window(x.shape[2:], window, stride)
-    if batch_size is not None and (isinstance(batch_size, bool) or batch_size < 1):
-        raise ValueError(f"batch_size must be an int >= 1 or None; got {batch_size!r}")
     base = make_baseline(x, baseline, data=data, sigma=sigma)
     rows = window_starts(x.shape[2], win[0], step[0])
     cols = window_starts(x.shape[3], win[1], step[1])
@@ -234,22 +268,19 @@ def occlusion_map(
         clean_scores = class_scores(access.forward(x), probabilities=probabilities)
         targets = resolve_targets(target, clean_scores)
         clean = pick(clean_scores, targets)
-        runner = incremental_runner(access.view) if incremental else None
-        if runner is not None and not (
-            runner.prepare(x[0], base[0], tops, lefts, win)
-            and _matches(runner, access, patch(x[0], base[0], tops[:1], lefts[:1], win))
-        ):
-            runner = None
+        check(stop, "occlusion")  # each step of the setup costs a forward or two on a large model
+        runner = _incremental(access, x[0], base[0], tops, lefts, win, stop) if incremental else None
+        check(stop, "occlusion")
         if batch_size is None:
-            full = output_bytes(access, x[:1])
-            per_image = 2 * (runner.bytes_per_image(full) if runner is not None else full)
-            batch_size = int(min(MAX_BATCH, max(1, MEMORY_BUDGET // per_image)))
-            batch_size = -(-n_pos // -(-n_pos // batch_size))  # even batches: no small last one
+            batch_size = _memory_batch(access, x, runner, n_pos)
+        size = batch_size if seconds_per_batch is None else 1  # timed batches grow from one position
         for n in range(len(x)):
             if runner is not None and n > 0:
                 runner.prepare(x[n], base[n], tops, lefts, win)
-            for start in range(0, n_pos, batch_size):
-                idx = index[start : start + batch_size]
+            start = 0
+            while start < n_pos:
+                idx = index[start : start + size]
+                began = time.perf_counter()
                 if runner is not None:
                     out = runner(idx)
                 else:
@@ -259,8 +290,12 @@ def occlusion_map(
                 drops[n, idx] = clean[n] - scores[:, targets[n]]
                 if partial is not None:
                     partial(drops.view(len(x), len(rows), len(cols)).clone())
+                start += len(idx)
+                if seconds_per_batch is not None:
+                    drops[n, start - 1].item()  # waits for the device: the time is the batch's own
+                    size = timed_batch(len(idx), time.perf_counter() - began, seconds_per_batch, batch_size)
                 if progress is not None:
-                    progress(n * n_pos + start + len(idx), len(x) * n_pos)
+                    progress(n * n_pos + start, len(x) * n_pos)
                 check(stop, "occlusion")
     grid = drops.view(len(x), len(rows), len(cols))
     attribution = attribution_from_drops(grid, rows, cols, win, tuple(x.shape[1:]))
@@ -275,6 +310,13 @@ def occlusion_map(
         step,
         "incremental" if runner is not None else "batched",
     )
+
+
+def timed_batch(done: int, seconds: float, target: float, most: int) -> int:
+    """The next batch size after ``done`` positions took ``seconds``: about ``target`` seconds' worth
+    at that pace, at most twice the last batch (a fast first batch may be a warm cache) and ``most``."""
+    fit = math.floor(done * target / seconds) if seconds > 0 else most
+    return max(1, min(fit, 2 * done, most))
 
 
 def attribution_from_drops(

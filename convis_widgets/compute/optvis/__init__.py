@@ -10,7 +10,7 @@ from .._compat import module_getattr, renamed_kwargs
 from . import init, objectives, param, regularizers, settings, transforms
 from .gallery import Gallery, dataset_max_activation, gallery, iter_gallery
 from .init import initial_image
-from .loop import Settings, Step, output_shapes, report_steps, run
+from .loop import Settings, Step, Tick, output_shapes, report_steps, run
 from .objectives import Objective
 from .settings import FIELDS, TABLE, Setting
 
@@ -22,6 +22,7 @@ __all__ = [
     "Setting",
     "Settings",
     "Step",
+    "Tick",
     "dataset_max_activation",
     "gallery",
     "init",

@@ -3,6 +3,7 @@ start, with a quality figure against the highest activation the data set reaches
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -14,10 +15,13 @@ from ..access import open_model
 from ..cancel import Cancel, check, stopper
 from ..inputs import ImageData, Layer, check_images
 from .init import _data_images
-from .loop import Settings, Step, output_shapes, run
+from .loop import Settings, Step, Tick, output_shapes, run
 from .objectives import channels as channels_objective
 
-GalleryProgress = Callable[[list[int], Step], None]  # (the batch's channels, the step's record)
+GalleryProgress = Callable[[list[int], Tick], None]
+"""Called after every step of a batch: (the batch's channels, the step's :class:`~.loop.Tick`)."""
+GalleryPictures = Callable[[list[int], Step], None]
+"""Called at a batch's reported steps: (the batch's channels, the step's record, images on the CPU)."""
 
 
 @dataclass
@@ -102,13 +106,19 @@ def iter_gallery(
     data: ImageData | None = None,
     cancel: Cancel = None,
     progress: GalleryProgress | None = None,
+    pictures: GalleryPictures | None = None,
     **settings: object,
 ) -> Iterator[Gallery]:
     """Optimise maps of ``layer`` in batches of ``batch_size`` (one forward/backward per step for a
     whole batch), yielding a :class:`Gallery` per finished batch. A cancelled batch is yielded with
     the pictures it reached, then the iteration ends. ``settings`` are :class:`Settings` fields.
-    ``progress(channels, step)``, if given, is called after every step of a batch with the batch's
-    channels and the step's record (its images on the CPU), so a long batch shows its progress."""
+
+    ``progress(channels, tick)``, if given, is called after every step of a batch with the batch's
+    channels and the step's :class:`~.loop.Tick` (step, time, values: no image copy), so a long
+    batch shows its progress. ``pictures(channels, record)``, if given, gets the batch's images
+    (on the CPU) at the steps ``report`` names (log-spaced by default, see ``report_steps``) before
+    its end, so a picture can fill as it goes; without it a batch copies its images only at its
+    start and end."""
     stop = stopper(cancel)
     access = open_model(model)
     c, h, w = access.input_shape(input_shape, spatial=True, images=data)
@@ -126,12 +136,13 @@ def iter_gallery(
     for start in range(0, len(chosen), batch_size):
         part = chosen[start:start + batch_size]
         final = None
-        every = {"report": 1} if progress is not None else {}
-        for record in run(model, channels_objective(name, part), shape, cancel=stop, data=data,
-                          **{**base.to_dict(), "init": base.init, "seed": seed + start, **every}):
+        ticks = None if progress is None else functools.partial(progress, part)
+        reports = {} if pictures is not None else {"report": base.steps}  # no picture asked for: none made
+        for record in run(model, channels_objective(name, part), shape, cancel=stop, data=data, on_step=ticks,
+                          **{**base.to_dict(), "init": base.init, "seed": seed + start, **reports}):
             final = record
-            if progress is not None:
-                progress(part, record)
+            if pictures is not None and not record.done:
+                pictures(part, record)
         assert final is not None and final.done
         part_max = dmax[start:start + len(part)] if dmax is not None else None
         quality = None
@@ -156,12 +167,13 @@ def gallery(
     data: ImageData | None = None,
     cancel: Cancel = None,
     progress: GalleryProgress | None = None,
+    pictures: GalleryPictures | None = None,
     **settings: object,
 ) -> Gallery:
     """All (or the chosen) maps of ``layer``, optimised in batches; see :func:`iter_gallery`."""
     parts = list(iter_gallery(model, layer, input_shape, channels, steps=steps, seed=seed,
                               batch_size=batch_size, data=data, cancel=cancel, progress=progress,
-                              **settings))
+                              pictures=pictures, **settings))
     cat = torch.cat
 
     def joined(get: Callable[[Gallery], torch.Tensor | None]) -> torch.Tensor | None:

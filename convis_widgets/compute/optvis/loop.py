@@ -28,7 +28,7 @@ from ..inputs import ImageData
 from . import init as init_images
 from . import recipe
 from .objectives import OUTPUT, Objective
-from .settings import FIELDS, ROWS, TABLE
+from .settings import FIELDS, LIVE, ROWS, TABLE
 
 UNRESPONSIVE_PATIENCE = 10
 """Steps with every objective value exactly zero after which a run ends as "unresponsive"."""
@@ -155,12 +155,34 @@ class Step:
     rel_change: float | None = None
     elapsed: float = 0.0
     responded: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.bool))
+    changed: dict[str, Any] = field(default_factory=dict)
+    """Live settings whose new value the loop took up since the previous record: name -> value."""
+    changed_at: dict[str, int] = field(default_factory=dict)
+    """The step at which each of ``changed`` was first read."""
 
     @property
     def activation(self) -> torch.Tensor:
         """Old name of :attr:`value` (it holds the objective's value, not an activation)."""
         warn("Step.activation", "Step.value (the objective's value)")
         return self.value
+
+
+@dataclass(frozen=True)
+class Tick:
+    """What the loop knows cheaply after every step, for progress displays: no images. ``value``:
+    the objective's value per image (CPU, the copy the loop makes anyway); ``changed``: live
+    settings first read at this step, name -> value."""
+
+    step: int
+    elapsed: float
+    value: torch.Tensor
+    done: bool = False
+    reason: str | None = None
+    changed: Mapping[str, Any] = field(default_factory=dict)
+
+
+OnStep = Callable[[Tick], None]
+"""A per-step callback of :func:`run`: called with a :class:`Tick` after every step."""
 
 
 def report_steps(steps: int, report: str | int = "log", n_reports: int = 6) -> list[int]:
@@ -216,15 +238,17 @@ def run(
     settings: Settings | None = None,
     cancel: Cancel = None,
     data: ImageData | None = None,
+    on_step: OnStep | None = None,
     **overrides: Any,
 ) -> Iterator[Step]:
     """Optimise images to maximise ``objective``; yields :class:`Step` records (see report_steps),
     always ending with one whose ``done`` is True and that holds the last good images.
 
     ``settings`` given without overrides is read live every step; overrides go into a copy.
-    ``cancel`` (an Event or a function, see :mod:`..cancel`) is read every step. ``data`` feeds
-    ``init="mean"`` (and gives the input shape when ``input_shape`` is None). Bad layers, indices
-    or settings raise here, before the first step.
+    ``cancel`` (an Event or a function, see :mod:`..cancel`) is read every step. ``on_step``, if
+    given, gets a :class:`Tick` after every step (no image copy: records are for pictures, ticks
+    for progress). ``data`` feeds ``init="mean"`` (and gives the input shape when ``input_shape``
+    is None). Bad layers, indices or settings raise here, before the first step.
     """
     if not isinstance(objective, Objective):
         raise TypeError(f"objective must be an optvis Objective (e.g. objectives.channel(...)), got "
@@ -241,7 +265,7 @@ def run(
     objective.check(_shapes(access, sorted(objective.layers), shape))
     batch = objective.batch if objective.batch is not None else live.batch
     start = _start_images(live, shape, batch, data)
-    return _loop(access, objective, shape, live, start, stopper(cancel))
+    return _loop(access, objective, shape, live, start, stopper(cancel), on_step)
 
 
 def _start_images(live: Settings, shape: tuple[int, int, int], batch: int, data: ImageData | None
@@ -276,16 +300,44 @@ def _precursor(read: Reader, objective: Objective, start: torch.Tensor, live: Se
 
 
 def _loop(access: ModelAccess, objective: Objective, shape: tuple[int, int, int], live: Settings,
-          start: torch.Tensor, stop: Callable[[], bool]) -> Iterator[Step]:
+          start: torch.Tensor, stop: Callable[[], bool], on_step: OnStep | None) -> Iterator[Step]:
     """The run itself. Images are optimised in float32 on the model's device (a half-precision
     model gets a cast copy); gradients are taken for the images only, with autograd.grad."""
     t0 = time.perf_counter()
     with _reader(access, objective) as read:
-        yield from _steps(access, read, objective, shape, live, start, stop, t0)
+        yield from _steps(access, read, objective, shape, live, start, stop, t0, on_step or _no_tick)
 
 
-def _steps(access: ModelAccess, read: Reader, objective: Objective, shape: tuple[int, int, int],
-           live: Settings, start: torch.Tensor, stop: Callable[[], bool], t0: float
+def _no_tick(_tick: Tick) -> None:
+    """The per-step callback of a run that was given none."""
+
+
+class _TakenUp:
+    """Which live settings changed since the step before: read at the top of every step, so a
+    change made while the loop runs is reported with the step that first used it."""
+
+    def __init__(self, live: Settings) -> None:
+        self.live = live
+        self.seen = {name: getattr(live, name) for name in LIVE}
+        self.pending: dict[str, Any] = {}  # changes not yet in a yielded record
+        self.pending_at: dict[str, int] = {}
+
+    def read(self, step: int) -> dict[str, Any]:
+        now = {name: getattr(self.live, name) for name in LIVE}
+        changed = {name: v for name, v in now.items() if v != self.seen[name]}
+        self.seen = now
+        self.pending.update(changed)
+        self.pending_at.update(dict.fromkeys(changed, step))
+        return changed
+
+    def take(self) -> tuple[dict[str, Any], dict[str, int]]:
+        out = self.pending, self.pending_at
+        self.pending, self.pending_at = {}, {}
+        return out
+
+
+def _steps(access: ModelAccess, read: Reader, objective: Objective, shape: tuple[int, int, int],  # noqa: PLR0913
+           live: Settings, start: torch.Tensor, stop: Callable[[], bool], t0: float, on_step: OnStep
            ) -> Iterator[Step]:
     steps, reports = live.steps, set(report_steps(live.steps, live.report, live.n_reports))
     x0 = start.to(device=access.device, dtype=torch.float32)
@@ -298,7 +350,9 @@ def _steps(access: ModelAccess, read: Reader, objective: Objective, shape: tuple
     ever_positive = torch.zeros(x0.shape[0], dtype=torch.bool)
     zero_run = 0
     last: Step | None = None
+    taken = _TakenUp(live)
     for i in range(steps + 1):
+        changed = taken.read(i)
         lo, hi = live.value_range
         image = parts.image()
         transform = recipe.transform(live, generator, shape[1:], objective.needs_output, lo)
@@ -312,6 +366,7 @@ def _steps(access: ModelAccess, read: Reader, objective: Objective, shape: tuple
         loss_cpu, value_cpu = host[:n], host[n:2 * n]
         elapsed = time.perf_counter() - t0
         if not bool(torch.isfinite(host).all()):
+            on_step(Tick(i, elapsed, value_cpu, True, "nonfinite", changed))
             yield _final(last, image, loss_cpu, ever_positive, i, "nonfinite", elapsed)
             return
         ever_positive |= value_cpu > 0
@@ -329,9 +384,10 @@ def _steps(access: ModelAccess, read: Reader, objective: Objective, shape: tuple
         elif zero_run >= UNRESPONSIVE_PATIENCE:
             reason = "unresponsive"
         responded = ever_positive & (value_cpu > 0)
+        on_step(Tick(i, elapsed, value_cpu, reason is not None, reason, changed))
         if reason is not None or i in reports:
             yield Step(i, image.detach().float().cpu().clone(), loss_cpu, value_cpu, reason is not None,
-                       reason, rel, elapsed, responded)
+                       reason, rel, elapsed, responded, *taken.take())
         if reason is not None:
             return
         last = Step(i, image.detach().clone(), loss_cpu, value_cpu, False, None, rel, elapsed, responded)

@@ -6,6 +6,7 @@ image, higher = stronger. ``channel("conv3", 5) - 0.5 * channel("conv3", 7)`` is
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -272,3 +273,31 @@ def diversity(layer: str, weight: float = 1.0) -> Objective:
         return -w * others
 
     return Objective(fn, f"{w:g} * diversity({layer})", frozenset({layer}))
+
+
+def feature_match(layer: str, target: torch.Tensor) -> Objective:
+    """Feature inversion (Mahendran and Vedaldi, in the lecture notes "Visualizing and understanding
+    CNNs"): minus the squared distance of each image's ``layer`` output to ``target`` (one image's
+    output, without the batch), over the target's squared norm, so 0 is a perfect match."""
+    goal = target.detach()
+    scale = float(goal.double().pow(2).sum())
+    if not math.isfinite(scale):
+        raise ValueError(f"the target features of {_name(layer)} are not finite")
+    scale = scale if scale > 0 else 1.0  # an all-zero target: the plain squared distance
+    on_device: dict[tuple[torch.device, torch.dtype], torch.Tensor] = {}
+
+    def fn(acts: Acts) -> torch.Tensor:
+        a = acts[layer]
+        key = (a.device, a.dtype)
+        if key not in on_device:
+            on_device[key] = goal.to(device=a.device, dtype=a.dtype)
+        diff = (a - on_device[key]).reshape(a.shape[0], -1)
+        return -diff.pow(2).sum(dim=1) / scale
+
+    def check(shapes: Shapes) -> None:
+        shape = _shape(shapes, layer)
+        if tuple(shape) != tuple(goal.shape):
+            raise ValueError(f"the target features have shape {tuple(goal.shape)} but {_name(layer)} "
+                             f"outputs {tuple(shape)} per image")
+
+    return Objective(fn, f"match {layer} features", frozenset({layer}), (check,))

@@ -9,7 +9,8 @@ why) when the loss stops being finite, and are saved as JSON history plus a stat
 Modules: :mod:`.config` (the schedule, :class:`TrainConfig`), :mod:`.data` (inputs, checked),
 :mod:`.seeding` (a run's own generators), :mod:`.trainer` (the one training loop),
 :mod:`.run` (:func:`train_run`), :mod:`.comparison` (:func:`compare_first_kernels`),
-:mod:`.records` (records and files), :mod:`.report` (summaries and the verdict),
+:mod:`.records` (records and files), :mod:`.report` (summaries, the spread over the last
+epochs and the verdict that says "within noise" inside it),
 :mod:`.builtins` (default model and data per kind, registered by ``import convis_widgets``).
 This package needs torch + numpy only; it never changes the model you pass, nor torch's
 global random generator, thread count or deterministic-algorithms setting.
@@ -21,7 +22,7 @@ import torch
 
 from ..cancel import Cancel
 from .builtins import Builtin, builtin, register_builtin
-from .comparison import Comparison, check_kernels, compare_first_kernels
+from .comparison import Comparison, check_kernels, compare_first_kernels, data_folder, settings_name
 from .config import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_EPOCHS,
@@ -35,7 +36,18 @@ from .config import (
 )
 from .data import HELD_OUT_FRACTION, Data, Pair, as_tensors, split_held_out
 from .records import FORMAT, NotARunError, Record, Run, RunLoadWarning, load_run, load_runs
-from .report import RunSummary, summarize, verdict
+from .report import (
+    LAST_EPOCHS,
+    NOISE_SE,
+    Difference,
+    RunSummary,
+    Spread,
+    compare,
+    pooled,
+    spread,
+    summarize,
+    verdict,
+)
 from .run import Training, train_run
 from .seeding import SeededRandom
 from .trainer import EVAL_BATCH_SIZE, Loss, Trainer, TrainingDiverged, first_layers, random_shift
@@ -57,12 +69,15 @@ __all__ = [
     "FORMAT",
     "HELD_OUT_FRACTION",
     "KINDS",
+    "LAST_EPOCHS",
+    "NOISE_SE",
     "OPTIMIZERS",
     "SCHEDULES",
     "Builtin",
     "Cancel",
     "Comparison",
     "Data",
+    "Difference",
     "Loss",
     "NotARunError",
     "Pair",
@@ -71,6 +86,7 @@ __all__ = [
     "RunLoadWarning",
     "RunSummary",
     "SeededRandom",
+    "Spread",
     "TrainConfig",
     "Trainer",
     "Training",
@@ -78,14 +94,19 @@ __all__ = [
     "as_tensors",
     "builtin",
     "check_kernels",
+    "compare",
     "compare_first_kernels",
+    "data_folder",
     "default_threads",
     "first_layers",
     "load_run",
     "load_runs",
+    "pooled",
     "random_shift",
     "register_builtin",
+    "settings_name",
     "split_held_out",
+    "spread",
     "summarize",
     "train_run",
     "verdict",

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Sequence
 from functools import partial
+from pathlib import Path
 
 from torch import nn
 
@@ -19,7 +21,7 @@ from .config import (
     TrainConfig,
     check_kind,
 )
-from .data import Data, prepare
+from .data import Data, as_tensors, prepare
 from .run import Training, new_folder
 from .trainer import Loss, Trainer
 
@@ -39,6 +41,29 @@ def check_kernels(kernels: Sequence[int], image_size: int) -> list[int]:
     if len(set(ks)) != len(ks):
         raise ValueError(f"kernel sizes repeat in {ks!r}")
     return ks
+
+
+def _folder_name(kind: str, name: str, shape: Sequence[int], count: int) -> str:
+    safe = re.sub(r"[^A-Za-z0-9_.+-]+", "_", name).strip("_") or "data"
+    return f"{kind}-{safe}-{'x'.join(map(str, shape))}-{count}"
+
+
+def data_folder(kind: str, data: Data | None = None) -> str:
+    """The folder, under ``out_dir``, that holds the comparisons of ``kind`` on ``data`` (None: the
+    kind's built-in data), e.g. "classifier-digits-train-1x28x28-4000": one folder per data set."""
+    check_kind(kind)
+    if data is None:
+        data = builtin(kind).data_fn()[0]
+    images, _, name = as_tensors(data, "data")
+    return _folder_name(kind, name, images.shape[1:], len(images))
+
+
+def settings_name(kernels: Sequence[int], config: TrainConfig, model: str | None = None) -> str:
+    """A comparison's folder name from its settings, e.g. "3x3-vs-9x9-8ep-lr0.003-b64-seed0" (the
+    model class is added when it is not the built-in one; the date is added on saving)."""
+    ks = "-vs-".join(f"{k}x{k}" for k in kernels)
+    model_part = f"{re.sub(r'[^A-Za-z0-9_]+', '_', model)}-" if model else ""
+    return f"{model_part}{ks}-{config.epochs}ep-lr{config.lr:g}-b{config.batch_size}-seed{config.seed}"
 
 
 def _builtin_maker(kind: str, shape: tuple[int, ...], num_classes: int) -> Callable[[int], nn.Module]:
@@ -71,8 +96,9 @@ def compare_first_kernels(
     ``loss`` replace them. Runs are interleaved batch by batch in the calling thread, so all
     curves grow together; each draws from its own generators, so it gives what it would give
     alone. Iterate the result for records (``record.run`` names the run, e.g. "3x3"); each run
-    is saved under ``out_dir/<kind>-<data>-seed<seed>-<time>/``; ``run.model()`` of
-    ``result.runs`` gives the trained models.
+    is saved under ``out_dir/<data folder>/<settings>-<date>/`` (:func:`data_folder`, one per data
+    set, and :func:`settings_name`, e.g. ``3x3-vs-9x9-8ep-lr0.003-b64-seed0-20261202-054100``);
+    ``run.model()`` of ``result.runs`` gives the trained models.
     """
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed,
                          record_every=record_every, probe_index=probe_index)
@@ -95,4 +121,7 @@ def compare_first_kernels(
             raise ValueError(f"model_fn({k}) built a first conv layer of kernel {trainer.first_kernel}, "
                              f"not {k}")
         trainers.append(trainer)
-    return Comparison(trainers, new_folder(out_dir, f"{kind}-{inputs.name}-seed{seed}"))
+    home = None if out_dir is None else Path(out_dir) / _folder_name(kind, inputs.name, inputs.shape,
+                                                                      inputs.given)
+    model = None if model_fn is None else trainers[0].run.config["model"]
+    return Comparison(trainers, new_folder(home, settings_name(ks, config, model)))

@@ -91,6 +91,7 @@ class RunData:
     val: Pair
     name: str
     num_classes: int | None = None
+    given: int = 0  # images in the data as given (before a held-out split)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -127,4 +128,4 @@ def prepare(kind: str, data: Data | None, val_data: Data | None, seed: int) -> R
         if kind == "classifier" and vy is not None:
             vy = check_labels(vy, num_classes, "val_data", source)
         train, val = (x, y), (vx, vy)
-    return RunData(train, val, name, num_classes)
+    return RunData(train, val, name, num_classes, len(x))

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..pace import seconds_left
 from .builtins import builtin
 from .config import DEFAULT_OUT_DIR
 
@@ -68,7 +69,7 @@ class Record:
     @property
     def eta(self) -> float | None:
         """Seconds this run still needs at its pace so far (None before the first batch)."""
-        return self.elapsed / self.step * (self.total_steps - self.step) if self.step else None
+        return seconds_left(self.step, self.total_steps, self.elapsed)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (arrays as nested lists, with their dtypes kept by :meth:`from_dict`)."""
@@ -97,6 +98,7 @@ class Run:
     class, data, input shape, loss, first kernel, torch's thread count). While a run trains,
     ``trained`` is the trainer's own model (a copy, never the model you passed); :meth:`model`
     hands out a copy of it in eval mode. A run loaded from disk has ``state_dict`` instead.
+    ``probe_image``: the held-out image (C, H, W) its records' probes show, saved with the run.
     """
 
     name: str
@@ -107,6 +109,7 @@ class Run:
     state_dict: dict[str, torch.Tensor] | None = None
     path: Path | None = None
     trained: nn.Module | None = field(default=None, repr=False, compare=False)
+    probe_image: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def last_epoch(self) -> Record | None:
@@ -141,7 +144,8 @@ class Run:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{self.name}.json"
         doc = {"format": FORMAT, "name": self.name, "config": self.config, "status": self.status,
-               "reason": self.reason, "records": [r.to_dict() for r in self.records]}
+               "reason": self.reason, "records": [r.to_dict() for r in self.records],
+               "probe_image": None if self.probe_image is None else self.probe_image.tolist()}
         if self.state_dict is not None:
             _atomic(path.with_suffix(".pt"), lambda p: torch.save(self.state_dict, p))
         _atomic(path, lambda p: p.write_text(json.dumps(doc)))
@@ -176,6 +180,8 @@ def load_run(path: str | os.PathLike[str]) -> Run:
     try:
         records = [Record.from_dict(r) for r in doc["records"]]
         run = Run(doc["name"], doc["config"], records, doc["status"], doc["reason"], path=path)
+        if doc.get("probe_image") is not None:  # runs saved before the probe image was kept have none
+            run.probe_image = np.asarray(doc["probe_image"], dtype=np.float32)
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{path} is damaged ({type(exc).__name__}: {exc})") from exc
     weights = path.with_suffix(".pt")

@@ -1,7 +1,15 @@
-"""The report of finished runs: each run's end figures (RunSummary) and a one-line verdict."""
+"""The report of finished runs: each run's end figures (RunSummary) and a verdict a teacher would sign.
+
+The verdict compares runs on the held-out loss and (for a classifier) the held-out accuracy
+together, each as its mean and spread over the last epochs of a run (or over several seeds, when
+summaries of one first layer from several seeds are given). A difference counts only when it is
+more than twice its standard error from those spreads; otherwise it is "within noise". Cancelled
+or failed runs get no verdict.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -10,10 +18,75 @@ import numpy as np
 from ..filters import smoothness
 from .records import Run
 
+LAST_EPOCHS = 3
+"""How many of a run's last epochs the verdict averages (their spread is its measure of noise)."""
+NOISE_SE = 2.0
+"""A difference is "within noise" unless it exceeds this many standard errors of the difference."""
+
+
+@dataclass(frozen=True)
+class Spread:
+    """A figure's mean and standard deviation over its samples, and what they were (``over``)."""
+
+    mean: float
+    std: float
+    n: int
+    over: str
+
+    @property
+    def sem(self) -> float:
+        """Standard error of the mean (NaN with fewer than two samples)."""
+        return self.std / math.sqrt(self.n) if self.n >= 2 else float("nan")
+
+
+def spread(values: Sequence[float], over: str) -> Spread:
+    """Mean and sample standard deviation (ddof 1; NaN for one value) of ``values``."""
+    v = np.asarray(values, dtype=np.float64)
+    if v.size == 0 or not np.all(np.isfinite(v)):
+        raise ValueError(f"a spread needs one or more finite values; got {list(values)!r}")
+    mean = float(v.mean())
+    std = float(v.std(ddof=1)) if v.size >= 2 else float("nan")
+    if std < 1e-12 * max(1.0, abs(mean)):  # equal values: no rounding noise as spread
+        std = 0.0
+    return Spread(mean, std, int(v.size), over)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """Two runs compared on one figure: which is better, or None when the difference is within noise
+    (``measured`` False: too few samples to measure the noise)."""
+
+    figure: str
+    names: tuple[str, str]
+    values: tuple[Spread, Spread]
+    better: str | None
+    measured: bool
+
+    @property
+    def within_noise(self) -> bool:
+        """The difference was measured and is inside the noise."""
+        return self.measured and self.better is None
+
+
+def compare(figure: str, a: tuple[str, Spread], b: tuple[str, Spread], *, higher_is_better: bool
+            ) -> Difference:
+    """Compare ``a`` and ``b`` (name, spread) on ``figure``: the better one only when the difference of
+    means exceeds NOISE_SE standard errors of the difference (Welch's, from the two spreads)."""
+    (name_a, sa), (name_b, sb) = a, b
+    noise = NOISE_SE * math.sqrt(sa.sem ** 2 + sb.sem ** 2)
+    if math.isnan(noise):
+        return Difference(figure, (name_a, name_b), (sa, sb), None, measured=False)
+    diff = sa.mean - sb.mean
+    if abs(diff) <= noise:
+        return Difference(figure, (name_a, name_b), (sa, sb), None, measured=True)
+    a_better = diff > 0 if higher_is_better else diff < 0
+    return Difference(figure, (name_a, name_b), (sa, sb), name_a if a_better else name_b, measured=True)
+
 
 @dataclass
 class RunSummary:
-    """The figures of a run's end that the comparison table shows."""
+    """The figures of a run's end that the comparison table shows, with the held-out loss and
+    accuracy over its last epochs (``loss``, ``accuracy``) that the verdict compares."""
 
     name: str
     status: str
@@ -24,35 +97,131 @@ class RunSummary:
     channels: int
     smoothness: float
     seconds: float
+    planned_epochs: int
+    loss: Spread
+    accuracy: Spread | None
 
 
-def summarize(run: Run) -> RunSummary:
-    """Final held-out loss and accuracy, dead first-layer channels, filter smoothness, time of a run."""
-    last = run.last_epoch
-    if last is None:
+def _over(k: int) -> str:
+    return "the last epoch" if k == 1 else f"the last {k} epochs"
+
+
+def summarize(run: Run, *, last: int = LAST_EPOCHS) -> RunSummary:
+    """Final held-out loss and accuracy, their spread over the ``last`` epochs, dead first-layer
+    channels, filter smoothness and time of a run."""
+    if last < 1:
+        raise ValueError(f"last must be >= 1 epoch; got {last}")
+    last_rec = run.last_epoch
+    if last_rec is None or last_rec.val_loss is None:
         raise ValueError(f"run {run.name!r} has no held-out record yet")
+    trained = [r for r in run.records if r.is_epoch and r.epoch >= 1][-last:]
+    window = trained or [last_rec]  # a run stopped in its first epoch: only the untrained model
+    loss = spread([float(r.val_loss or 0.0) for r in window], _over(len(window)))
+    accs = [r.val_accuracy for r in window if r.val_accuracy is not None]
+    accuracy = spread(accs, _over(len(accs))) if len(accs) == len(window) else None
     filters = run.records[-1].filters
     smooth = float(smoothness(filters).mean()) if filters.shape[2] * filters.shape[3] > 1 else float("nan")
-    dead = last.dead if last.dead is not None else np.zeros(0, dtype=bool)
-    return RunSummary(run.name, run.status, last.epoch, float(last.val_loss or 0.0), last.val_accuracy,
-                      int(dead.sum()), len(dead), smooth, run.records[-1].elapsed)
+    dead = last_rec.dead if last_rec.dead is not None else np.zeros(0, dtype=bool)
+    return RunSummary(run.name, run.status, last_rec.epoch, float(last_rec.val_loss), last_rec.val_accuracy,
+                      int(dead.sum()), len(dead), smooth, run.records[-1].elapsed,
+                      int(run.config.get("epochs", last_rec.epoch)), loss, accuracy)
 
 
-def verdict(summaries: Sequence[RunSummary], *, level_within: float = 0.02) -> str:
-    """One line naming the first layer with the lowest held-out loss (or saying they end level)."""
+def pooled(summaries: Sequence[RunSummary]) -> list[tuple[str, Spread, Spread | None]]:
+    """Per first layer (summary name), in first-seen order: its held-out loss and accuracy spreads.
+
+    A name met once keeps its last-epochs spreads; a name met several times (runs of several
+    seeds) gets the spread of those runs' means, over "n seeds".
+    """
+    groups: dict[str, list[RunSummary]] = {}
+    for s in summaries:
+        groups.setdefault(s.name, []).append(s)
+    out = []
+    for name, group in groups.items():
+        if len(group) == 1:
+            out.append((name, group[0].loss, group[0].accuracy))
+            continue
+        over = f"{len(group)} seeds"
+        accs = [s.accuracy.mean for s in group if s.accuracy is not None]
+        out.append((name, spread([s.loss.mean for s in group], over),
+                    spread(accs, over) if len(accs) == len(group) else None))
+    return out
+
+
+def _num(x: float, digits: int) -> str:
+    return f"{x:.{digits}f}"
+
+
+def _decimals(std: float, least: int) -> int:
+    """Enough decimals to show ``std`` with one significant digit (at least ``least``)."""
+    if not math.isfinite(std) or std <= 0:
+        return least
+    return max(least, min(5, -math.floor(math.log10(float(f"{std:.2g}")))))
+
+
+def _show(d: Difference) -> str:
+    (sa, sb), pct = d.values, d.figure.endswith("accuracy")
+    scale, unit = (100.0, "%") if pct else (1.0, "")
+    places = max(_decimals(s.std * scale, 1 if pct else 3) for s in (sa, sb))
+
+    def one(s: Spread) -> str:
+        pm = f" ± {_num(s.std * scale, places)}" if math.isfinite(s.std) else ""
+        return f"{_num(s.mean * scale, places)}{unit}{pm}"
+
+    return f"{d.figure} {one(sa)} vs {one(sb)}"
+
+
+def _stopped(summaries: Sequence[RunSummary]) -> str | None:
+    """Why there is no verdict when a run did not finish; None when all did."""
+    unfinished = [s for s in summaries if s.status != "finished"]
+    if not unfinished:
+        return None
+    reached = sorted({s.epochs for s in unfinished})
+    planned = max(s.planned_epochs for s in summaries)
+    at = f"{reached[0]}" if len(reached) == 1 else f"{reached[0]} to {reached[-1]}"
+    how = "stopped" if all(s.status == "cancelled" for s in unfinished) else \
+        "; ".join(sorted({f"{s.name} {s.status}" for s in unfinished}))
+    return f"{how} after {at} of {planned} epochs: no verdict"
+
+
+def verdict(summaries: Sequence[RunSummary]) -> str:
+    """One line comparing the first layers on held-out loss and accuracy together, saying what it
+    measured and "within noise" where the difference is inside the spread it measured.
+
+    The best run (by accuracy, else loss) is compared with the runner-up; a winner is named only
+    when one figure favours it beyond noise and the other does not favour the other run.
+    """
     if not summaries:
         return "no run has reached an epoch yet"
-    ranked = sorted(summaries, key=lambda s: s.val_loss)
-    best = ranked[0]
-    if len(ranked) == 1:
-        return f"only {best.name} ran: held-out loss {best.val_loss:.4f}"
-    runner_up = ranked[1]
-    others = ", ".join(f"{s.val_loss:.4f} ({s.name})" for s in ranked[1:])
-    if runner_up.val_loss - best.val_loss <= level_within * runner_up.val_loss:
-        return (f"{best.name} and {runner_up.name} first layers end level: held-out loss "
-                f"{best.val_loss:.4f} against {others}")
-    epochs = {s.epochs for s in ranked}
-    after = f" after {best.epochs} epochs" if len(epochs) == 1 else " (runs stopped at different epochs)"
-    return (f"{best.name} first layer is better: held-out loss {best.val_loss:.4f} against {others}{after}; "
-            f"filter smoothness {best.smoothness:.2f} vs {runner_up.smoothness:.2f}, "
-            f"dead channels {best.dead} vs {runner_up.dead}")
+    stopped = _stopped(summaries)
+    if stopped is not None:
+        return stopped
+    pools = pooled(summaries)
+    if len(pools) == 1:
+        name, loss, _ = pools[0]
+        return f"only {name} ran: held-out loss {loss.mean:.4f} over {loss.over}"
+    use_acc = all(acc is not None for _, _, acc in pools)
+    ranked = sorted(pools, key=lambda p: -p[2].mean if use_acc and p[2] is not None else p[1].mean)
+    (na, la, aa), (nb, lb, ab) = ranked[0], ranked[1]
+    diffs = [compare("held-out loss", (na, la), (nb, lb), higher_is_better=False)]
+    if use_acc and aa is not None and ab is not None:
+        diffs.insert(0, compare("held-out accuracy", (na, aa), (nb, ab), higher_is_better=True))
+    overs = sorted({s.over for d in diffs for s in d.values})
+    measured = ", ".join(_show(d) for d in diffs) + f" ({na} vs {nb}, over {' / '.join(overs)})"
+    return f"{measured}: {_conclusion(diffs)}"
+
+
+def _conclusion(diffs: Sequence[Difference]) -> str:
+    """What the figures compared say together: a winner only when none favours the other run."""
+    if not all(d.measured for d in diffs):
+        return (f"too few epochs to measure the noise, no verdict (train {LAST_EPOCHS} epochs or more, "
+                "or several seeds)")
+    winners = {d.better for d in diffs if d.better is not None}
+    if len(winners) > 1:
+        return "mixed, " + "; ".join(f"{d.better} better on {d.figure}" for d in diffs) + ": no winner"
+    if not winners:
+        return "within noise, neither first layer is better"
+    (winner,) = winners
+    on = " and ".join(d.figure.removeprefix("held-out ") for d in diffs if d.better)
+    noise = [d.figure.removeprefix("held-out ") for d in diffs if d.within_noise]
+    return f"{winner} better on {on}" + (f"; {' and '.join(noise)} within noise" if noise else "")

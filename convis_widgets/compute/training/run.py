@@ -79,8 +79,8 @@ class Training:
             t.folder = folder
         self.runs = [t.run for t in trainers]
         first = trainers[0]
-        assert first.val_x is not None and first.probe_index is not None
-        self.probe_image: np.ndarray = first.val_x[first.probe_index].cpu().numpy()
+        assert first.run.probe_image is not None
+        self.probe_image: np.ndarray = first.run.probe_image
         self.folder = folder
         self._records = drive(trainers)
 

@@ -132,6 +132,8 @@ class Trainer:
             **replace(config, probe_index=probe).to_dict(), **(extra or {}),
         }
         self.run = Run(name, run_config, trained=model)
+        if self.val_x is not None and probe is not None:
+            self.run.probe_image = self.val_x[probe].float().cpu().numpy()
 
     @property
     def first_kernel(self) -> int:

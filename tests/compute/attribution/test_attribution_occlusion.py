@@ -1,5 +1,7 @@
 """occlusion / occlusion_map agree with captum.attr.Occlusion (window over all channels), on both paths."""
 
+import time
+
 import pytest
 import torch
 from attribution_models import Branchy, PaddedNet, StridedNet, flaky_net, seed_cnn
@@ -7,6 +9,8 @@ from captum.attr import Occlusion
 
 from convis_widgets.compute import model_checksum
 from convis_widgets.compute.attribution import make_baseline, occlusion, occlusion_map, patch
+from convis_widgets.compute.attribution.occlusion import timed_batch
+from convis_widgets.compute.cancel import RunCancelled
 from convis_widgets.compute.errors import ModelForwardError
 
 MODELS = {
@@ -176,3 +180,66 @@ def test_occlusion_and_occlusion_map_share_their_defaults():
     model = seed_cnn()
     x = torch.rand(1, 1, 28, 28, generator=torch.Generator().manual_seed(3))
     torch.testing.assert_close(occlusion(model, x), occlusion_map(model, x).attribution)
+
+
+class PacedNet(torch.nn.Module):
+    """A linear head that takes at least 20 ms per image of a batch: batches of a known least cost."""
+
+    input_shape = (1, 8, 8)
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(64, 3)
+
+    def forward(self, x):
+        if bool(torch.isfinite(x).all()):  # data-dependent: torch.fx cannot trace it, plain batching
+            time.sleep(0.02 * len(x))
+        return self.fc(x.flatten(1))
+
+
+def test_timed_batches_grow_from_one_position_to_about_the_time_asked():
+    model = PacedNet().eval()
+    x = images_for(model, n=1).float()
+    sizes: list[int] = []
+    done = [0]
+
+    def progress(now, _total):
+        sizes.append(now - done[0])
+        done[0] = now
+
+    timed = occlusion_map(model, x, 0, window=2, stride=1, seconds_per_batch=0.2, progress=progress)
+    assert timed.path == "batched" and sum(sizes) == 49
+    assert sizes[0] == 1 and all(b <= 2 * a for a, b in zip(sizes, sizes[1:], strict=False))
+    assert max(sizes) <= 10  # 0.2 s holds at most 10 images of 20 ms
+    assert max(sizes) >= 5  # and it gets near that (on a machine up to twice as slow as asked)
+    plain = occlusion_map(model, x, 0, window=2, stride=1)
+    torch.testing.assert_close(timed.drops, plain.drops)
+
+
+def test_timed_batch_sizes_and_bad_budgets():
+    assert timed_batch(4, 0.1, 0.3, 512) == 8  # fast: doubles at most
+    assert timed_batch(40, 1.2, 0.3, 512) == 10  # slow: what fits in the time
+    assert timed_batch(3, 10.0, 0.3, 512) == 1  # never below one position
+    assert timed_batch(400, 0.01, 0.3, 512) == 512  # never above the memory budget's batch
+    with pytest.raises(ValueError, match="seconds_per_batch must be a number of seconds > 0"):
+        occlusion_map(PacedNet(), torch.rand(1, 1, 8, 8), 0, window=2, seconds_per_batch=0)
+
+
+def test_a_cancel_is_read_during_the_setup_before_the_first_batch():
+    model = seed_cnn(3)
+    x = images_for(model, 1).float()
+    forwards = []
+    handle = model.register_forward_pre_hook(lambda _m, _a: forwards.append(1))  # our views keep it
+    asked = []
+    try:
+        with pytest.raises(RunCancelled, match="occlusion was cancelled"):
+            occlusion_map(model, x, 0, window=4, stride=1, cancel=lambda: True,
+                          progress=lambda *_: pytest.fail("a batch ran after the cancel"))
+        assert len(forwards) == 1  # the clean scores only: no set-up forward after the cancel
+        at_first_batch = []
+        result = occlusion_map(model, x, 0, window=4, stride=1, cancel=lambda: asked.append(1) is not None,
+                               progress=lambda *_: at_first_batch.append(len(asked)))
+        # read after the clean forward, between the incremental runner's two steps, after it
+        assert result.path == "incremental" and at_first_batch[0] == 3
+    finally:
+        handle.remove()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 
 import pytest
@@ -12,6 +13,7 @@ from torch import nn
 from convis_widgets.compute.training import (
     TrainingDiverged,
     compare_first_kernels,
+    data_folder,
     load_runs,
     summarize,
     train_run,
@@ -37,18 +39,23 @@ def test_runs_grow_together_and_are_saved(small_digits, tmp_path):
     assert [(r.run, r.epoch) for r in records] == [
         ("3x3", 0), ("9x9", 0), ("3x3", 1), ("9x9", 1), ("3x3", 2), ("9x9", 2)]
     assert [r.config["num_threads"] for r in comparison.runs] == [torch.get_num_threads()] * 2
-    assert comparison.folder.parent == tmp_path and comparison.folder.name.startswith("classifier-")
+    # a folder per data set, a subfolder named by the settings and the date
+    assert comparison.folder.parent == tmp_path / data_folder("classifier", train)
+    assert data_folder("classifier", train) == "classifier-digits-train-192-1x28x28-192"
+    assert re.fullmatch(r"3x3-vs-9x9-2ep-lr0\.003-b64-seed0-\d{8}-\d{6}", comparison.folder.name)
     loaded = load_runs(tmp_path)
     assert [r.name for r in loaded] == ["3x3", "9x9"] and all(r.status == "finished" for r in loaded)
     assert [r.config["first_kernel"] for r in loaded] == [3, 9]
     assert loaded[1].model().conv1.kernel_size == (9, 9)
+    for run in loaded:  # the probe image the records show is saved with each run
+        assert run.probe_image is not None and (run.probe_image == comparison.probe_image).all()
     for run in loaded:
         assert [r.to_dict() for r in run.records] == [r.to_dict() for r in records if r.run == run.name]
     summaries = [summarize(r) for r in loaded]
     assert [s.epochs for s in summaries] == [2, 2] and all(s.channels == 16 for s in summaries)
     line = verdict(summaries)
-    best = min(summaries, key=lambda s: s.val_loss)
-    assert line.startswith(best.name) or "level" in line
+    assert line.startswith("held-out accuracy ") and "over the last 2 epochs" in line
+    assert [s.loss.n for s in summaries] == [2, 2]
 
 
 def test_an_interleaved_run_equals_the_same_run_made_alone(small_digits):

@@ -1,0 +1,179 @@
+"""`FeatureSpace`: a data set's features at any layer in 2-D (PCA or t-SNE) coloured by label; a
+click on a point shows that image beside its nearest neighbours in feature space and in pixel
+space (the lecture notes "Visualizing and understanding CNNs": the first are alike in class, the
+second in pixels)."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import ipywidgets as w
+import numpy as np
+import torch
+from matplotlib.backend_bases import MouseEvent
+from traitlets import Bunch, Int, Unicode, validate
+
+from ..analysis.feature_space import Neighbours, Projection, features, pca, pixels, tsne
+from ..compute.inputs import Images, check_images
+from ..compute.probe import LayerInfo
+from ..jobs import Job
+from ..render.feature_space import NEIGHBOURS, FeatureSpaceView
+from .base import LayerRule
+from .layer_picker import LayerPicker
+from .unit_inspector import builtin_test_set
+
+METHODS = [("PCA", "pca"), ("t-SNE", "tsne")]
+
+
+class FeatureSpace(LayerPicker):
+    """Pick a layer and a projection; see every image of ``dataset`` as a point coloured by its
+    label; click a point (or set ``query``) to see its neighbours in feature and pixel space.
+
+    ``dataset``: an ``ImageDataset`` (labels colour the points) or an (N, C, H, W) tensor; default
+    the built-in test set that fits the model (1,000 real MNIST digits for a 28x28 model).
+    Keyword arguments are the traits ``layer``, ``layers``, ``method`` ("pca" or "tsne") and
+    ``query`` (an image index, -1 for none).
+    """
+
+    layer = Unicode()
+    method = Unicode("pca")
+    query = Int(-1)
+
+    def __init__(self, model: torch.nn.Module, dataset: Any = None, *,
+                 figsize: tuple[float, float] = (9.0, 4.4), **choices: Any) -> None:
+        super().__init__(**choices)
+        self.model = model
+        self.dataset = dataset if dataset is not None else builtin_test_set(model)
+        held = getattr(self.dataset, "images", None)
+        self.images = check_images(cast(Images, self.dataset if held is None else held), model=model,
+                                   device="cpu")
+        labels = getattr(self.dataset, "labels", None)
+        self.labels = None if labels is None else np.asarray(labels)
+        self.classes = list(getattr(self.dataset, "classes", [])) or (
+            [str(c) for c in range(int(self.labels.max()) + 1)] if self.labels is not None else [])
+        infos = self._find_layers(model, tuple(int(s) for s in self.images.shape[1:]))
+        self.layer_infos: list[LayerInfo] = [i for i in infos if len(i.output_shape) in (1, 3)]
+        self.vectors: dict[str, np.ndarray] = {}
+        self.projections: dict[tuple[str, str], Projection] = {}
+        self._neighbours: dict[str, Neighbours] = {}
+        self._pixel_neighbours: Neighbours | None = None
+
+        self.layer_dropdown = self._control("layer", w.Dropdown(description="layer"))
+        self.layers_toggle = self._layers_toggle()
+        self.method_buttons = self._control("method", w.ToggleButtons(
+            options=METHODS, style={"button_width": "auto"},
+            tooltips=["principal components: a linear projection, instant",
+                      "t-SNE: keeps near points near, takes seconds"]))
+        self.figure = self._new_figure(figsize)
+        self.view = FeatureSpaceView(self.figure)
+        self.figure.canvas.mpl_connect("button_press_event", self._guarded(self._on_click, reraise=False))
+        self.children = [w.HBox([self.layer_dropdown, self.layers_toggle, self.method_buttons],
+                                layout=w.Layout(flex_flow="row wrap")),
+                         self.figure.canvas, self.status, self.errors]
+
+        self._set_choices({"layers": self._first_view(choices.pop("layers", None))})
+        layer = choices.pop("layer", None)
+        listed = [i.name for i in self._listed()]
+        last_hidden = listed[-2] if len(listed) > 1 else listed[-1]  # the features before the scores
+        self._set_choices({"layer": self._layer_name(layer if layer is not None else last_hidden)})
+        self._set_choices(choices)
+        self._fit_layer_picker()
+        self._link_controls()
+        self._observe(self._refresh, names=["layer", "method", "query"])
+        self._refresh()
+
+    def _candidates(self) -> list[LayerInfo]:
+        return self.layer_infos
+
+    def _layer_rule(self) -> LayerRule:
+        return LayerRule([i.name for i in self.layer_infos], "feature space needs a layer with a (C, H, W) "
+                         "or flat output")
+
+    @validate("method")
+    def _valid_method(self, proposal: Bunch) -> str:
+        valid = [v for _, v in METHODS]
+        if proposal["value"] not in valid:
+            raise ValueError(f"method must be one of {valid}; got {proposal['value']!r}")
+        return str(proposal["value"])
+
+    @validate("query")
+    def _valid_query(self, proposal: Bunch) -> int:
+        value, n = int(proposal["value"]), len(self.images)
+        if not -1 <= value < n:
+            raise ValueError(f"query must be an image index from 0 to {n - 1} (or -1 for none); got {value}")
+        return value
+
+    def _on_click(self, event: MouseEvent) -> None:
+        """A click near a point makes its image the query."""
+        if event.inaxes is not self.view.ax_scatter:
+            return
+        index = self.view.point_at(event.x, event.y)
+        if index is not None:
+            self.query = index
+
+    def neighbours(self, index: int, k: int = NEIGHBOURS) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` nearest images to image ``index`` in feature space (at the current layer) and in
+        pixel space, nearest first (the image itself left out)."""
+        if self.layer not in self._neighbours:
+            self._neighbours[self.layer] = Neighbours(self._vectors(self.layer))
+        if self._pixel_neighbours is None:
+            self._pixel_neighbours = Neighbours(pixels(self.images))
+        return self._neighbours[self.layer].query(index, k)[0], self._pixel_neighbours.query(index, k)[0]
+
+    def _vectors(self, layer: str, job: Job | None = None) -> np.ndarray:
+        if layer not in self.vectors:
+            cancel = (lambda: job.cancelled) if job is not None else None
+            self.vectors[layer] = features(self.model, layer, self.images, cancel=cancel)
+        return self.vectors[layer]
+
+    def _refresh(self, _change: Bunch | None = None) -> None:
+        layer, method, query = self.layer, self.method, self.query
+        self._submit(lambda job: self._work(job, layer, method, query))
+
+    def _work(self, job: Job, layer: str, method: str, query: int) -> None:
+        vectors = self._vectors(layer, job)
+        job.check()
+        key = (layer, method)
+        if key not in self.projections:
+            if method == "tsne":
+                self._show(layer, "pca", self._projection(layer, "pca", vectors), query,
+                           note="; t-SNE is being computed (a few seconds)")
+                job.check()
+            self.projections[key] = self._projection(layer, method, vectors)
+            job.check()
+        self._show(layer, method, self.projections[key], query)
+
+    def _projection(self, layer: str, method: str, vectors: np.ndarray) -> Projection:
+        if (layer, method) not in self.projections:
+            self.projections[(layer, method)] = pca(vectors) if method == "pca" else tsne(vectors)
+        return self.projections[(layer, method)]
+
+    def _show(self, layer: str, method: str, projection: Projection, query: int, note: str = "") -> None:
+        name = dict((v, k) for k, v in METHODS)[method]
+        dims = self.vectors[layer].shape[1]
+        share = ""
+        if projection.explained_variance_ratio is not None:
+            share = f", {100 * float(projection.explained_variance_ratio[:2].sum()):.0f}% of the variance"
+        title = f"{layer} ({dims:,} numbers per image): {name}{share}"
+        with self._drawing(self.figure):
+            self.view.show_points(projection.points, self.labels, self.classes, title)
+            if query >= 0:
+                feature, pixel = self.neighbours(query)
+                names = [self._name(i) for i in range(len(self.images))]
+                self.view.show_query(self.images[query].numpy(), f"picked: {self._name(query)}", query,
+                                     feature, pixel, self.images.numpy(), names)
+        said = f"{len(self.images):,} images at <b>{layer}</b> by {name}{note}"
+        if query >= 0 and self.labels is not None:
+            feature, pixel = self.neighbours(query)
+            same = [int((self.labels[idx] == self.labels[query]).sum()) for idx in (feature, pixel)]
+            said += (f"; image {query}: {same[0]} of {len(feature)} feature-space neighbours share its "
+                     f"label, {same[1]} of {len(pixel)} pixel-space ones")
+        elif query < 0:
+            said += "; click a point to see its nearest neighbours"
+        self._set_status(said)
+
+    def _name(self, index: int) -> str:
+        if self.labels is None:
+            return f"image {index}"
+        label = int(self.labels[index])
+        return f"{self.classes[label] if label < len(self.classes) else label} (#{index})"

@@ -1,0 +1,138 @@
+"""The verdict on constructed histories: loss and accuracy together, over the last epochs, "within noise"
+inside the spread it measured, and no verdict on runs that did not finish."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from convis_widgets.compute.training import (
+    Record,
+    Run,
+    compare,
+    pooled,
+    spread,
+    summarize,
+    verdict,
+)
+
+
+def history(name: str, losses: list[float], accs: list[float | None], *, status: str = "finished",
+            planned: int | None = None, kernel: int = 3) -> Run:
+    """A run whose epoch records (epoch 0 = before training, then one per epoch) carry these figures."""
+    filters = np.random.default_rng(0).normal(size=(4, 1, kernel, kernel)).astype(np.float32)
+    total = (planned or len(losses) - 1) * 10
+    records = [Record(name, e, 0, e * 10, total, float(e), None if e == 0 else 0.1, filters, val_loss=loss,
+                      val_accuracy=acc, dead=np.zeros(4, bool), frac_zero=np.zeros(4))
+               for e, (loss, acc) in enumerate(zip(losses, accs, strict=True))]
+    return Run(name, {"epochs": planned or len(losses) - 1}, records, status)
+
+
+def test_spread_is_mean_and_sample_deviation():
+    s = spread([1.0, 2.0, 3.0], "the last 3 epochs")
+    assert (s.mean, s.std, s.n) == (2.0, 1.0, 3)
+    assert s.sem == pytest.approx(1 / math.sqrt(3))
+    assert math.isnan(spread([4.0], "the last epoch").std)
+    with pytest.raises(ValueError, match="one or more finite values"):
+        spread([], "nothing")
+
+
+def test_summary_averages_the_last_epochs_and_leaves_out_the_untrained_model():
+    run = history("3x3", [2.3, 0.5, 0.2, 0.1, 0.12, 0.11], [0.1, 0.8, 0.9, 0.97, 0.96, 0.98])
+    s = summarize(run)
+    assert s.val_loss == 0.11 and s.val_accuracy == 0.98  # the final figures, for the table
+    assert s.loss.mean == pytest.approx(0.11) and s.loss.n == 3 and s.loss.over == "the last 3 epochs"
+    assert s.accuracy is not None and s.accuracy.mean == pytest.approx(0.97)
+    short = summarize(history("3x3", [2.3, 0.5], [0.1, 0.8]))
+    assert short.loss.n == 1 and short.loss.over == "the last epoch"
+
+
+def test_the_issue_case_lower_noisy_loss_against_higher_accuracy_is_not_a_win_for_the_loss():
+    # 9x9 ends with the lower final loss, but its loss jumps from epoch to epoch; 3x3 has the
+    # higher accuracy (98.6% against 98.3%), steadily.
+    three = history("3x3", [2.3, 0.09, 0.050, 0.047, 0.052, 0.049], [0.1, 0.97, 0.985, 0.986, 0.985, 0.987])
+    nine = history("9x9", [2.3, 0.08, 0.060, 0.041, 0.058, 0.040], [0.1, 0.97, 0.981, 0.983, 0.982, 0.984],
+                   kernel=9)
+    assert summarize(nine).val_loss < summarize(three).val_loss
+    line = verdict([summarize(three), summarize(nine)])
+    assert "9x9 better" not in line and "9x9 is better" not in line
+    assert line.startswith("held-out accuracy 98.6% ± 0.1 vs 98.3% ± 0.1, held-out loss")
+    assert "(3x3 vs 9x9, over the last 3 epochs)" in line
+    assert line.endswith("3x3 better on accuracy; loss within noise")
+
+
+def test_both_figures_beyond_noise_the_same_way_name_the_winner():
+    a = history("3x3", [2, 0.2, 0.10, 0.101, 0.099], [0.1, 0.9, 0.960, 0.961, 0.959])
+    b = history("9x9", [2, 0.3, 0.20, 0.201, 0.199], [0.1, 0.8, 0.900, 0.901, 0.899], kernel=9)
+    assert verdict([summarize(b), summarize(a)]).endswith("3x3 better on accuracy and loss")
+
+
+def test_figures_that_disagree_beyond_noise_give_no_winner():
+    a = history("3x3", [2, 0.2, 0.30, 0.301, 0.299], [0.1, 0.9, 0.960, 0.961, 0.959])
+    b = history("9x9", [2, 0.3, 0.20, 0.201, 0.199], [0.1, 0.8, 0.900, 0.901, 0.899], kernel=9)
+    line = verdict([summarize(a), summarize(b)])
+    assert line.endswith("mixed, 3x3 better on held-out accuracy; 9x9 better on held-out loss: no winner")
+
+
+def test_a_difference_inside_the_epoch_to_epoch_spread_is_within_noise():
+    a = history("3x3", [2, 0.2, 0.10, 0.14, 0.12], [0.1, 0.9, 0.95, 0.97, 0.96])
+    b = history("9x9", [2, 0.2, 0.13, 0.11, 0.12], [0.1, 0.9, 0.97, 0.95, 0.955], kernel=9)
+    assert verdict([summarize(a), summarize(b)]).endswith("within noise, neither first layer is better")
+
+
+def test_an_autoencoder_is_judged_on_its_loss():
+    a = history("3x3", [0.1, 0.02, 0.0126, 0.0125, 0.0124], [None] * 5)
+    b = history("9x9", [0.1, 0.03, 0.0141, 0.0140, 0.0139], [None] * 5, kernel=9)
+    line = verdict([summarize(b), summarize(a)])
+    assert line == ("held-out loss 0.0125 ± 0.0001 vs 0.0140 ± 0.0001 (3x3 vs 9x9, over the last 3 epochs): "
+                    "3x3 better on loss")
+
+
+def test_no_verdict_on_cancelled_or_failed_runs_but_the_figures_stay():
+    a = history("3x3", [2, 0.5, 0.3], [0.1, 0.8, 0.9], status="cancelled", planned=10)
+    b = history("9x9", [2, 0.4, 0.2], [0.1, 0.85, 0.95], status="cancelled", planned=10, kernel=9)
+    summaries = [summarize(a), summarize(b)]
+    assert verdict(summaries) == "stopped after 2 of 10 epochs: no verdict"
+    assert [s.val_loss for s in summaries] == [0.3, 0.2]
+    b.status = "failed"
+    line = verdict([summarize(a), summarize(b)])
+    assert line == "3x3 cancelled; 9x9 failed after 2 of 10 epochs: no verdict"
+
+
+def test_one_epoch_is_too_short_to_measure_the_noise():
+    a = history("3x3", [2, 0.5], [0.1, 0.8])
+    b = history("9x9", [2, 0.4], [0.1, 0.9], kernel=9)
+    line = verdict([summarize(a), summarize(b)])
+    assert "over the last epoch" in line and line.endswith(
+        "too few epochs to measure the noise, no verdict (train 3 epochs or more, or several seeds)")
+
+
+def test_runs_of_several_seeds_are_compared_by_their_run_to_run_spread():
+    # Each run alone is steady, but the seeds disagree: across seeds the gap is within noise.
+    runs = [history("3x3", [2, 0.2, m, m, m], [0.1, 0.9, 0.9, 0.9, 0.9]) for m in (0.10, 0.20, 0.15)]
+    runs += [history("9x9", [2, 0.2, m, m, m], [0.1, 0.9, 0.9, 0.9, 0.9], kernel=9)
+             for m in (0.12, 0.22, 0.16)]
+    summaries = [summarize(r) for r in runs]
+    (name, loss, acc), _ = pooled(summaries)
+    assert name == "3x3" and loss.over == "3 seeds" and loss.mean == pytest.approx(0.15)
+    assert acc is not None and acc.std == 0.0
+    line = verdict(summaries)
+    assert "over 3 seeds" in line and line.endswith("within noise, neither first layer is better")
+
+
+def test_compare_says_which_is_better_only_beyond_twice_the_standard_error():
+    low, high = spread([1.0, 1.1, 0.9], "x"), spread([1.3, 1.4, 1.2], "x")
+    assert compare("loss", ("a", low), ("b", high), higher_is_better=False).better == "a"
+    assert compare("accuracy", ("a", low), ("b", high), higher_is_better=True).better == "b"
+    near = spread([1.05, 1.15, 0.95], "x")
+    assert compare("loss", ("a", low), ("b", near), higher_is_better=False).within_noise
+    one = spread([1.0], "x")
+    assert not compare("loss", ("a", one), ("b", high), higher_is_better=False).measured
+
+
+def test_only_one_run():
+    line = verdict([summarize(history("3x3", [2, 0.5, 0.4], [0.1, 0.8, 0.85]))])
+    assert line == "only 3x3 ran: held-out loss 0.4500 over the last 2 epochs"
+    assert verdict([]) == "no run has reached an epoch yet"
