@@ -18,6 +18,7 @@ __all__ = [
     "FeatureSpace",
     "FeatureVisualizer",
     "FilterGallery",
+    "LatentExplorer",
     "OcclusionExplorer",
     "TrainingComparison",
     "UnitInspector",

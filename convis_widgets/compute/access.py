@@ -378,6 +378,17 @@ class ModelAccess:
         except Exception as exc:
             raise forward_error(exc, what or f"an input of shape {tuple(x.shape)}") from exc
 
+    def call(self, method: str, x: torch.Tensor, *, what: str | None = None) -> Any:
+        """The view's ``method`` (e.g. an autoencoder's ``encode``) applied to ``x``, taking turns with
+        fx traces as :meth:`forward` does; the model's own errors become a ModelForwardError."""
+        try:
+            with TURNS.forward():
+                return getattr(self.view, method)(x)
+        except (ModelForwardError, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            raise forward_error(exc, what or f"{method}() of an input of shape {tuple(x.shape)}") from exc
+
     @contextmanager
     def record(
         self, layers: Sequence[str], *, detach: bool = True, stop_early: bool = False

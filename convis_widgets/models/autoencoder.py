@@ -62,3 +62,53 @@ class ConvAutoencoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Reconstruction of a batch of images, same shape as the input."""
         return self.decoder(self.encoder(x))
+
+
+class DigitsAutoencoder(nn.Module):
+    """A 28x28 one-channel autoencoder with a flat ``latent_dim``-number code (16 by default): two
+    strided convs and a Linear layer down, their mirror up, a Sigmoid at the end (images in [0, 1]).
+
+    A flat code is what a latent space is explored by: its main directions, samples drawn from the
+    codes' distribution and lines between two images' codes (R. Mönchmeyer, "Autoencoders and latent
+    space fragmentation"). Layer names read ``encoder.conv1``, ``encoder.code``, ``decoder.deconv1``, ...
+    """
+
+    def __init__(self, latent_dim: int = 16) -> None:
+        super().__init__()
+        if not isinstance(latent_dim, int) or isinstance(latent_dim, bool) or latent_dim < 1:
+            raise ValueError(f"latent_dim must be a positive int, got {latent_dim!r}")
+        self.input_shape = (1, 28, 28)
+        self.latent_shape = (latent_dim,)
+        self.encoder = nn.Sequential(
+            OrderedDict(
+                conv1=nn.Conv2d(1, 16, 3, stride=2, padding=1),
+                relu1=nn.ReLU(),
+                conv2=nn.Conv2d(16, 32, 3, stride=2, padding=1),
+                relu2=nn.ReLU(),
+                flatten=nn.Flatten(),
+                code=nn.Linear(32 * 7 * 7, latent_dim),
+            )
+        )
+        self.decoder = nn.Sequential(
+            OrderedDict(
+                expand=nn.Linear(latent_dim, 32 * 7 * 7),
+                relu0=nn.ReLU(),
+                unflatten=nn.Unflatten(1, (32, 7, 7)),
+                deconv1=nn.ConvTranspose2d(32, 16, 3, stride=2, padding=1, output_padding=1),
+                relu1=nn.ReLU(),
+                deconv2=nn.ConvTranspose2d(16, 1, 3, stride=2, padding=1, output_padding=1),
+                sigmoid=nn.Sigmoid(),
+            )
+        )
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The (N, latent_dim) codes of a batch of (N, 1, 28, 28) images."""
+        return self.encoder(x)
+
+    def decode(self, code: torch.Tensor) -> torch.Tensor:
+        """(N, 1, 28, 28) images in [0, 1] from (N, latent_dim) codes."""
+        return self.decoder(code)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Reconstruction of a batch of images, same shape as the input."""
+        return self.decoder(self.encoder(x))

@@ -15,6 +15,7 @@ MODULES = {
     "FeatureSpace": "feature_space",
     "FilterGallery": "filter_gallery",
     "FeatureVisualizer": "feature_visualizer",
+    "LatentExplorer": "latent_explorer",
     "OcclusionExplorer": "occlusion_explorer",
     "TrainingComparison": "training_comparison",
     "UnitInspector": "unit_inspector",

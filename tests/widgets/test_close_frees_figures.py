@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 import convis_widgets as cw
 from convis_widgets import widgets as widgets_package
 from convis_widgets.jobs import set_default_executor
-from convis_widgets.models import pretrained_digits_cnn
+from convis_widgets.models import DigitsAutoencoder, pretrained_digits_cnn
 from convis_widgets.widgets.base import ConvisWidget
 
 CYCLES = 10
@@ -45,6 +45,7 @@ MAKERS = {
     "FeatureInversion": lambda model, x: cw.FeatureInversion(model, x[0]),
     "DeepDream": lambda model, x: cw.DeepDream(model, x[0]),
     "FeatureSpace": lambda model, x: cw.FeatureSpace(model, x),
+    "LatentExplorer": lambda model, x: cw.LatentExplorer(DigitsAutoencoder(), x),  # noqa: ARG005 (an autoencoder of its own)
 }
 
 
