@@ -4,19 +4,20 @@ After the lecture notes "Visualizing and understanding CNNs" (computer-vision co
 week 46): collect a layer's feature vectors over many images, look at them in 2-D (PCA, an
 analytic projection; t-SNE, a probabilistic one that keeps close points close), and compare a
 query image's nearest neighbours in feature space, which should be alike in class, with its
-neighbours in pixel space, which are alike in pixels. scikit-learn does the numerics.
+neighbours in pixel space, which are alike in pixels. scikit-learn does PCA and the
+neighbours, openTSNE (FFT-accelerated, with progress) the t-SNE.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import torch
 from sklearn.decomposition import PCA
-from sklearn.manifold import TSNE
 from sklearn.neighbors import NearestNeighbors
 
 from ..compute.access import open_model
@@ -26,7 +27,7 @@ from ..compute.inputs import Layer, check_images
 from ..compute.probe import layers
 from ..compute.topk import TopKData, image_batches
 
-__all__ = ["Neighbours", "Projection", "features", "pca", "pixels", "same_class_rate", "tsne"]
+__all__ = ["Neighbours", "Projection", "TsneProgress", "features", "pca", "pixels", "same_class_rate", "tsne"]
 
 Pool = Literal["auto", "mean", "max", "flatten"]
 POOLS = ("auto", "mean", "max", "flatten")
@@ -110,11 +111,22 @@ class Projection:
 
 
 def pca(vectors: np.ndarray, n_components: int = 2, *, seed: int = 0) -> Projection:
-    """PCA of ``vectors`` (N, D) to ``n_components`` dimensions (scikit-learn's PCA)."""
+    """PCA of ``vectors`` (N, D) to ``n_components`` dimensions (scikit-learn's PCA; its ARPACK
+    solver where it applies: for 2 of conv3's 1,152 numbers over 5,000 digits, 48 ms against 81 ms
+    for its "auto" choice, the same components to float32 precision)."""
     x = _matrix(vectors, "pca", at_least=2)
-    fitted = PCA(n_components=min(n_components, *x.shape), random_state=seed)
+    k = min(n_components, *x.shape)
+    fitted = PCA(n_components=k, svd_solver="arpack" if k < min(x.shape) else "auto", random_state=seed)
     points = fitted.fit_transform(x)
     return Projection(points=points, method="pca", explained_variance_ratio=fitted.explained_variance_ratio_)
+
+
+EARLY_ITERATIONS = 250
+"""t-SNE's first phase, with the attractions exaggerated 12x (the usual recipe, as scikit-learn's
+and openTSNE's defaults): clusters form here, and spread out in the iterations after it."""
+
+TsneProgress = Callable[[int, int, np.ndarray], None]
+"""Called as ``progress(iteration, of, points)`` with a copy of the (N, 2) points so far."""
 
 
 def tsne(
@@ -123,18 +135,47 @@ def tsne(
     perplexity: float = 30.0,
     seed: int = 0,
     pca_dims: int | None = 50,
-    max_iter: int = 1000,
-    n_jobs: int | None = -1,
+    max_iter: int = 750,
+    n_jobs: int = -1,
+    progress: TsneProgress | None = None,
+    every: int = 25,
+    cancel: Cancel = None,
 ) -> Projection:
-    """t-SNE of ``vectors`` (N, D) to 2-D (scikit-learn's Barnes-Hut TSNE, PCA start), first
-    reduced to ``pca_dims`` dimensions by PCA (the usual speed-up; None keeps them all).
-    ``perplexity`` is capped below N, as t-SNE needs."""
-    x = _matrix(vectors, "tsne", at_least=3)
+    """t-SNE of ``vectors`` (N, D) to 2-D: openTSNE's FFT-accelerated gradients from a PCA start,
+    ``max_iter`` iterations in all (the first :data:`EARLY_ITERATIONS` exaggerated), after a PCA to
+    ``pca_dims`` dimensions (the usual speed-up; None keeps them all). Every ``every`` iterations
+    ``progress`` gets the points so far (a picture long before the end) and ``cancel`` is read.
+    ``perplexity`` is capped below N/3, as the neighbour search needs."""
+    from openTSNE import TSNEEmbedding, affinity, initialization  # its import takes 0.5 s
+
+    x = _matrix(vectors, "tsne", at_least=4)
+    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < EARLY_ITERATIONS:
+        raise ValueError(f"max_iter must be an int >= {EARLY_ITERATIONS} (the exaggerated phase); "
+                         f"got {max_iter!r}")
     if pca_dims is not None and x.shape[1] > pca_dims:
         x = PCA(n_components=min(pca_dims, len(x)), random_state=seed).fit_transform(x)
-    model = TSNE(n_components=2, perplexity=min(perplexity, len(x) - 1.0), init="pca",
-                 learning_rate="auto", max_iter=max_iter, random_state=seed, n_jobs=n_jobs)
-    return Projection(points=model.fit_transform(x.astype(np.float32)), method="tsne")
+    stop = stopper(cancel)
+    x = x.astype(np.float64)
+    aff = affinity.PerplexityBasedNN(x, perplexity=min(perplexity, (len(x) - 1) / 3), n_jobs=n_jobs,
+                                     random_state=seed, verbose=False)
+    check(stop, "tsne")
+    start = initialization.pca(x, random_state=seed, verbose=False)
+    embedding = TSNEEmbedding(start, aff, n_jobs=n_jobs, random_state=seed, verbose=False)
+    done = 0
+
+    def each(iteration: int, _error: float, points: np.ndarray) -> bool:
+        check(stop, "tsne")
+        if progress is not None:
+            progress(done + iteration, max_iter, np.array(points))
+        return False
+
+    phases = ((EARLY_ITERATIONS, 12.0, 0.5), (max_iter - EARLY_ITERATIONS, None, 0.8))
+    for n_iter, exaggeration, momentum in phases:
+        if n_iter:
+            embedding = embedding.optimize(n_iter=n_iter, exaggeration=exaggeration, momentum=momentum,
+                                           callbacks=each, callbacks_every_iters=every)
+        done += n_iter
+    return Projection(points=np.array(embedding), method="tsne")
 
 
 class Neighbours:

@@ -4,6 +4,7 @@ map and Grad-CAM on the current image, and its top-k patches with their receptiv
 from __future__ import annotations
 
 import math
+import textwrap
 
 import numpy as np
 from matplotlib.collections import LineCollection
@@ -15,6 +16,8 @@ from .grid import channel_grid, grid_cell, grid_shape
 
 CLIPPED_COLOR = "#1f77b4"  # a field cut by the image border: drawn dashed in this colour
 PAD = 1
+TITLE_SIZE = 8
+CHAR_WIDTH = 0.6  # a DejaVu Sans character's mean width, in units of the font size
 
 
 def tile(images: np.ndarray, ncols: int, pad: int = PAD) -> np.ndarray:
@@ -82,7 +85,16 @@ class UnitView:
         for ax, title in ((self.ax_pattern, "pattern: press Start"), (self.ax_filter, "filter"),
                           (self.ax_map, "map on the image"), (self.ax_cam, "Grad-CAM"),
                           (self.ax_crops, "top patches"), (self.ax_images, "top images")):
-            ax.set_title(title, fontsize=8)
+            self._title(ax, title)
+
+    def _title(self, ax: object, title: str) -> None:
+        """``title`` over ``ax``, wrapped onto as many lines as its panel's width needs (the top
+        panels are about 34 characters wide: "pattern of map 12: all steps done at step 256" takes two)."""
+        cell = ax.get_subplotspec().get_position(self.fig)  # type: ignore[attr-defined]
+        width_pt = cell.width * self.fig.get_figwidth() * 72  # its grid cell: the layout's room
+        chars = max(12, int(width_pt / (TITLE_SIZE * CHAR_WIDTH)))
+        lines = [textwrap.fill(line, chars) for line in title.split("\n")]
+        ax.set_title("\n".join(lines), fontsize=TITLE_SIZE)  # type: ignore[attr-defined]
 
     def _message(self, ax: object, title: str) -> None:
         """An empty panel with its title saying why."""
@@ -90,7 +102,7 @@ class UnitView:
         image.set_data(np.full((1, 1), np.nan))
         if ax in self.overlays:
             self.overlays[ax].set_data(np.full((1, 1), np.nan))  # type: ignore[index]
-        ax.set_title(title, fontsize=8)  # type: ignore[attr-defined]
+        self._title(ax, title)
 
     def show_pattern(self, image: np.ndarray | None, title: str) -> None:
         """The optimised input (C, H, W) that drives the channel, or a message."""
@@ -98,7 +110,7 @@ class UnitView:
             self._message(self.ax_pattern, title)
             return
         _set_image(self.ax_pattern, self.images[self.ax_pattern], image_for_display(image))
-        self.ax_pattern.set_title(title, fontsize=8)
+        self._title(self.ax_pattern, title)
 
     def show_filter(self, weight: np.ndarray | None, title: str) -> None:
         """The conv filter (C_in, kh, kw) behind the channel, one tile per input map on a symmetric
@@ -110,7 +122,7 @@ class UnitView:
         bound = float(np.nanmax(np.abs(mosaic))) or 1.0
         _set_image(self.ax_filter, self.im_filter, mosaic, autoscale=False)
         self.im_filter.set_clim(-bound, bound)
-        self.ax_filter.set_title(title, fontsize=8)
+        self._title(self.ax_filter, title)
 
     def _overlay(self, ax: object, image: np.ndarray, heat: np.ndarray, title: str) -> None:
         shown = image_for_display(image)
@@ -121,7 +133,7 @@ class UnitView:
         overlay.set_extent((-0.5, w - 0.5, h - 0.5, -0.5))
         top = float(np.nanmax(heat)) if heat.size else 0.0
         overlay.set_clim(0.0, top if top > 0 else 1.0)
-        ax.set_title(title, fontsize=8)  # type: ignore[attr-defined]
+        self._title(ax, title)
 
     def show_map(self, image: np.ndarray, act: np.ndarray, title: str) -> None:
         """The channel's map (h, w) on the image (C, H, W), stretched over it (bright: strong)."""
@@ -157,8 +169,8 @@ class UnitView:
         self.boxes.set_segments(list(box_segments(whole, h, w, ncols)))
         self.clipped_boxes.set_segments(list(box_segments(part, h, w, ncols)))
         self.topk_geometry = (k, h, w, ncols)
-        self.ax_crops.set_title(title, fontsize=8)
-        self.ax_images.set_title("the same images; click one to inspect it", fontsize=8)
+        self._title(self.ax_crops, title)
+        self._title(self.ax_images, "the same images; click one to inspect it")
 
     def image_tile(self, x: float, y: float) -> int | None:
         """Which top-k image (its rank) lies under data point (x, y) of the top-images panel."""

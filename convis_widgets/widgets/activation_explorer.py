@@ -86,7 +86,6 @@ class ActivationExplorer(LayerPicker):
             self.status,
             self.errors,
         ]
-        self.add_class("convis-activation-explorer")
 
         self._set_choices({"layers": self._first_view(choices.pop("layers", None))})
         layer = choices.pop("layer", None)

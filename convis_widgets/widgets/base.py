@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
 import threading
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -58,6 +59,9 @@ class ConvisWidget(w.VBox):
         every widget has; the subclass sets the traits with `_set_choices` once it can check them."""
         self.check_keywords(traits)
         super().__init__()
+        # CSS classes for styles and browser tests: every widget, and its kind (convis-feature-space)
+        self.add_class("convis-widget")
+        self.add_class("convis-" + re.sub(r"(?<!^)(?=[A-Z])", "-", type(self).__name__).lower())
         self.errors = self._tag(w.Output(layout=w.Layout(max_height="12em", overflow="auto")), "errors")
         self.status = self._tag(w.HTML(), "status")
         self.last_error: BaseException | None = None

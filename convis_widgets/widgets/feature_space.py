@@ -5,6 +5,7 @@ second in pixels)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any, cast
 
 import ipywidgets as w
@@ -20,6 +21,7 @@ from ..jobs import Job
 from ..render.feature_space import NEIGHBOURS, FeatureSpaceView
 from .base import LayerRule
 from .layer_picker import LayerPicker
+from .progress import Pace
 from .unit_inspector import builtin_test_set
 
 METHODS = [("PCA", "pca"), ("t-SNE", "tsne")]
@@ -134,19 +136,22 @@ class FeatureSpace(LayerPicker):
         vectors = self._vectors(layer, job)
         job.check()
         key = (layer, method)
+        if (layer, "pca") not in self.projections:
+            self.projections[(layer, "pca")] = pca(vectors)
         if key not in self.projections:
-            if method == "tsne":
-                self._show(layer, "pca", self._projection(layer, "pca", vectors), query,
-                           note="; t-SNE is being computed (a few seconds)")
-                job.check()
-            self.projections[key] = self._projection(layer, method, vectors)
+            self._show(layer, "pca", self.projections[(layer, "pca")], query,
+                       note="; t-SNE starts from it (the neighbour search takes a few seconds)")
+            job.check()
+            pace = Pace()
+
+            def step(iteration: int, of: int, points: np.ndarray) -> None:
+                eta = pace.eta_text(iteration, of, time.monotonic())
+                self._show(layer, method, Projection(points, method), query,
+                           note=f" (iteration {iteration} of {of}, {eta})")
+
+            self.projections[key] = tsne(vectors, progress=step, cancel=lambda: job.cancelled)
             job.check()
         self._show(layer, method, self.projections[key], query)
-
-    def _projection(self, layer: str, method: str, vectors: np.ndarray) -> Projection:
-        if (layer, method) not in self.projections:
-            self.projections[(layer, method)] = pca(vectors) if method == "pca" else tsne(vectors)
-        return self.projections[(layer, method)]
 
     def _show(self, layer: str, method: str, projection: Projection, query: int, note: str = "") -> None:
         name = dict((v, k) for k, v in METHODS)[method]

@@ -97,7 +97,6 @@ class FeatureVisualizer(RunExport, SettingTraits):
         self.single_box = w.VBox([self.figure.canvas])
         self.children = [self.top_row, self.target_row, self.accordion, self.button_row,
                          self.single_box, self.gallery_box, self.status, self.errors]
-        self.add_class("convis-feature-visualizer")
 
         for name in MIRRORED:
             value = getattr(self.settings, name)

@@ -55,7 +55,6 @@ class FilterGallery(ConvisWidget):
         self.view = FilterView(self.figure)
         self.children = [w.HBox([self.layer_dropdown, self.channel_slider]), self.figure.canvas,
                          self.status, self.errors]
-        self.add_class("convis-filter-gallery")
 
         layer = choices.pop("layer", None)
         self.layer = self._layer_name(layer if layer is not None else self.layer_names[0])

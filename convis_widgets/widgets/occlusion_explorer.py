@@ -103,7 +103,6 @@ class OcclusionExplorer(AttributionMaps, LayerPicker):
             self.status,
             self.errors,
         ]
-        self.add_class("convis-occlusion-explorer")
 
         size = choices.pop("patch_size", max(1, round(min(self.height, self.width) / 5)))
         self._set_choices({"layers": self._first_view(choices.pop("layers", None))})

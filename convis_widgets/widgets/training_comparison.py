@@ -143,7 +143,6 @@ class TrainingComparison(ConvisWidget):
             self.intro, self.progress, self.loss_figure.canvas, self.layer_figure.canvas, self.status,
             self.table, self.errors,
         ]
-        self.add_class("convis-training-comparison")
 
         self._set_choices({"kind": choices.pop("kind", "classifier")})  # checked before it picks the data
         dataset, kernels = choices.pop("dataset", None), choices.pop("kernels", (3, 9))

@@ -114,7 +114,6 @@ class UnitInspector(LayerPicker):
         self.children = [w.HBox([self.layer_dropdown, self.layers_toggle], layout=wrap),
                          w.HBox([self.channel_slider, self.image_slider], layout=wrap),
                          self.figure.canvas, self.status, self.errors]
-        self.add_class("convis-unit-inspector")
 
         self._set_choices({"layers": self._first_view(choices.pop("layers", None))})
         layer = choices.pop("layer", None)
@@ -223,7 +222,7 @@ class UnitInspector(LayerPicker):
             return
         order = found.indices[channel].numpy()
         values = found.values[channel].numpy()
-        which = f"top {len(order)} of {found.seen} images" + ("" if found.done else " read so far")
+        which = f"top {len(order)} of {found.seen:,} images" + ("" if found.done else " read so far")
         strongest = f"{values[0]:.3g}" if len(values) else "-"
         self.view.show_topk(found.crops[channel].numpy(), self.images[order].numpy(),
                             found.boxes[channel].numpy(), found.clipped[channel].numpy(),

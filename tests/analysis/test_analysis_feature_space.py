@@ -61,11 +61,14 @@ def test_features_reject_what_they_cannot_use():
 def test_pca_equals_scikit_learn_called_directly():
     vectors = np.random.default_rng(0).normal(size=(200, 12)) @ np.diag(np.linspace(3, 0.1, 12))
     got = pca(vectors, seed=0)
-    direct = PCA(n_components=2, random_state=0)
+    direct = PCA(n_components=2, svd_solver="arpack", random_state=0)
     np.testing.assert_allclose(got.points, direct.fit_transform(vectors), rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(got.explained_variance_ratio, direct.explained_variance_ratio_)
     assert got.points.shape == (200, 2) and got.method == "pca"
     assert got.explained_variance_ratio[0] > got.explained_variance_ratio[1]
+    auto = PCA(n_components=2, random_state=0).fit(vectors)  # scikit-learn's own choice of solver
+    np.testing.assert_allclose(got.explained_variance_ratio, auto.explained_variance_ratio_, rtol=1e-6)
+    assert pca(vectors[:, :2]).points.shape == (200, 2)  # as many components as numbers: no ARPACK
     with pytest.raises(ValueError, match=r"pca needs an \(N, D\) array of at least 2 vectors; got shape \(5"):
         pca(np.ones(5))
     with pytest.raises(ValueError, match="NaN or Inf"):
@@ -82,6 +85,26 @@ def test_tsne_is_two_d_reproducible_and_keeps_clusters_apart():
     labels = np.repeat(np.arange(3), 40)
     assert same_class_rate(a.points, labels, k=5) > 0.95
     assert tsne(vectors[:5], n_jobs=1).points.shape == (5, 2)  # perplexity capped below N
+
+
+def test_tsne_reports_its_points_on_the_way_and_stops_when_cancelled():
+    vectors = np.random.default_rng(4).normal(size=(60, 8))
+    seen: list[tuple[int, int, tuple[int, ...]]] = []
+    final = tsne(vectors, n_jobs=1, max_iter=300, every=50,
+                 progress=lambda i, of, points: seen.append((i, of, points.shape)))
+    assert seen == [(i, 300, (60, 2)) for i in (50, 100, 150, 200, 250, 300)]  # both phases, counted on
+    assert final.points.shape == (60, 2)
+    calls = []
+
+    def stop_after_two() -> bool:
+        calls.append(1)
+        return len(calls) > 2
+
+    with pytest.raises(RunCancelled, match="tsne was cancelled"):
+        tsne(vectors, n_jobs=1, every=10, cancel=stop_after_two)
+    assert len(calls) == 3  # read once after the neighbour search, then at each report
+    with pytest.raises(ValueError, match=r"max_iter must be an int >= 250 \(the exaggerated phase\)"):
+        tsne(vectors, max_iter=100)
 
 
 def test_neighbours_are_the_nearest_by_brute_force_and_leave_the_query_out():

@@ -8,6 +8,7 @@ the final state, and on failure).
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import shutil
 import signal
@@ -139,6 +140,22 @@ def _jupyter_tmp(tmp_path_factory, name: str) -> tuple[Path, Path, dict[str, str
     return tmp, root, env
 
 
+JUPYTER_SERVERS: list[tuple[str, str]] = []
+"""(base URL, token) of each running Jupyter server (Lab, Notebook 7), whose kernels each test's
+page shuts down after it."""
+
+
+def _shut_kernels(base: str, token: str) -> None:
+    """Shut down every kernel of the Jupyter server at `base`: a notebook's kernel otherwise goes on
+    running its widgets' jobs (a training run, a gallery) and slows every test after it."""
+    headers = {"Authorization": f"token {token}"}
+    with urllib.request.urlopen(urllib.request.Request(f"{base}/api/kernels", headers=headers)) as r:
+        kernels = json.load(r)
+    for kernel in kernels:
+        url = f"{base}/api/kernels/{kernel['id']}"
+        urllib.request.urlopen(urllib.request.Request(url, headers=headers, method="DELETE")).close()
+
+
 def _serve(tmp: Path, root: Path, env: dict[str, str], args: list[str], ready: str):
     """Run `python -m <args>` in `root` on a free port; yield (base URL, token); stop it and its kernels."""
     port, token = _free_port(), "convis-test-token"
@@ -150,8 +167,12 @@ def _serve(tmp: Path, root: Path, env: dict[str, str], args: list[str], ready: s
         base = f"http://127.0.0.1:{port}"
         try:
             _wait_http(f"{base}{ready}?token={token}", proc, log_path)
+            if ready == "/api/status":
+                JUPYTER_SERVERS.append((base, token))
             yield base, token
         finally:
+            if (base, token) in JUPYTER_SERVERS:
+                JUPYTER_SERVERS.remove((base, token))
             _stop(proc)
 
 
@@ -226,6 +247,8 @@ def page(browser, request):
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         pg.screenshot(path=str(ARTIFACTS / f"{request.node.name}-failure.png"), full_page=True)
     pg.close()
+    for base, token in JUPYTER_SERVERS:
+        _shut_kernels(base, token)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -91,8 +91,8 @@ def settled_canvas(page, selector: str) -> str:
     raise AssertionError(f"the picture in {selector} never settled")
 
 
-WIDGET_ROOTS = (".convis-activation-explorer, .convis-filter-gallery, .convis-feature-visualizer, "
-                ".convis-occlusion-explorer, .convis-training-comparison")
+WIDGET_ROOTS = ".convis-widget"
+"""Every convis widget in the page (the base widget tags each one)."""
 
 # What a reader would see cut: for each shown convis widget, every label, readout, button and toggle
 # whose text is wider than its box (scrollWidth > clientWidth), every dropdown option wider than its
@@ -111,10 +111,11 @@ CUT_JS = """
     return cell ? [...document.querySelectorAll('.jp-Notebook .jp-Cell')].indexOf(cell) : -1;
   };
   const areaOf = (el) => el.closest('.jp-OutputArea-output') || el.parentElement;
+  const kindOf = (root) => [...root.classList].find(c => c.startsWith('convis-') && c !== 'convis-widget');
   let k = 0;
   for (const root of document.querySelectorAll(roots)) {
     if (!shown(root)) continue;
-    const kind = [...root.classList].find(c => roots.includes('.' + c));
+    const kind = kindOf(root);
     const name = `${kind} #${k++} (cell ${cellOf(root)})`;
     const area = areaOf(root).getBoundingClientRect();
     const say = (element, what, el) => found.push({widget: name, element, text: text(el), what});
@@ -164,7 +165,7 @@ CUT_JS = """
     const r = fig.getBoundingClientRect(), a = area.getBoundingClientRect();
     if (r.width > a.width + 1 || r.right > a.right + 1) {
       const root = fig.closest(roots);
-      const kind = root ? [...root.classList].find(c => roots.includes('.' + c)) : 'output';
+      const kind = root ? kindOf(root) : 'output';
       found.push({widget: `${kind} (cell ${cellOf(fig)})`, element: fig.tagName.toLowerCase() === 'img' ?
                   'picture' : 'ipympl figure', text: fig.getAttribute('alt') || '',
                   what: `${Math.round(r.width)} px wide, ends ${Math.ceil(r.right - a.right)} px past ` +
@@ -209,6 +210,14 @@ READY_JS = """([roots, n]) => {
 }"""
 
 
+# what READY_JS waits for, as it stands: the widget roots' classes, each canvas's width, pending cells
+NOT_READY_JS = """(roots) => ({
+  roots: [...document.querySelectorAll(roots)].map(r => r.className),
+  canvases: [...document.querySelectorAll(roots)].flatMap(
+    r => [...r.querySelectorAll('.jupyter-matplotlib canvas')].map(c => c.width)),
+  pending: [...document.querySelectorAll('.jp-InputPrompt')].filter(p => p.textContent.includes('*')).length,
+})"""
+
 # shows (or hides again) every folded accordion panel at once, for the look only: the kernel's
 # `selected_index` stays as it is
 OPEN_PANELS_JS = """(open) => {
@@ -232,7 +241,11 @@ def assert_nothing_cut(page, artifacts: Path, notebook: str) -> None:
     settled, n, error = said.split()
     assert error == "NoneType", f"{notebook}: a cell raised {error}"
     assert settled == "True", f"{notebook}: a widget was still busy 120 s after the last cell"
-    page.wait_for_function(READY_JS, arg=[WIDGET_ROOTS, int(n)], timeout=120_000)
+    try:
+        page.wait_for_function(READY_JS, arg=[WIDGET_ROOTS, int(n)], timeout=120_000)
+    except Exception as exc:  # playwright's TimeoutError: say what was not ready
+        seen = page.evaluate(NOT_READY_JS, WIDGET_ROOTS)
+        raise AssertionError(f"{notebook}: {n} widgets in the kernel, not ready in the page: {seen}") from exc
     viewport, stem, found = page.viewport_size, notebook.split("_")[0], {}
     page.evaluate(OPEN_PANELS_JS, True)
     try:

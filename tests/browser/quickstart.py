@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import time
 
 import numpy as np
 from PIL import Image
@@ -39,6 +40,27 @@ def changed_share(before: str, after: str) -> float:
     return float(np.any(a != b, axis=-1).mean())
 
 
+NEW_PICTURE = 0.05
+"""Share of pixels that must differ before a settled canvas counts as the new layer's picture: a
+first small change (a redraw of part of the figure) can settle for 400 ms under load before the
+full picture arrives."""
+
+
+def new_picture(page, before: str, timeout_s: float = 60.0) -> str:
+    """The first settled picture of the first explorer that differs from `before` by more than
+    NEW_PICTURE; fail naming the share reached when none comes within `timeout_s`."""
+    page.wait_for_function(f"d => ({CANVAS_JS})() !== d", arg=before)
+    start, share = time.monotonic(), 0.0
+    while time.monotonic() - start < timeout_s:
+        after = settled_canvas(page, EXPLORER)
+        share = changed_share(before, after)
+        if share > NEW_PICTURE:
+            return after
+        page.wait_for_timeout(500)
+    raise AssertionError(f"after the layer change only {share:.1%} of the picture changed "
+                         f"within {timeout_s:.0f} s")
+
+
 def change_layer(page, artifacts, prefix: str) -> tuple[str, str]:
     """Wait for the first explorer's relu1 picture, pick relu2 in its layer control, wait for the new
     picture; screenshots `{prefix}-before.png` and `{prefix}-after.png`; return both pictures."""
@@ -53,7 +75,6 @@ def change_layer(page, artifacts, prefix: str) -> tuple[str, str]:
     select.select_option(index=next(i for i, text in enumerate(options) if text.strip().startswith("relu2")))
 
     wait_for_status(page, "relu2")
-    page.wait_for_function(f"d => ({CANVAS_JS})() !== d", arg=before)
-    after = settled_canvas(page, EXPLORER)
+    after = new_picture(page, before)
     page.locator(EXPLORER).first.screenshot(path=str(artifacts / f"{prefix}-after.png"))
     return before, after

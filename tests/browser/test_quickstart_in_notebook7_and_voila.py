@@ -6,8 +6,9 @@ from __future__ import annotations
 from .lab import open_and_run, run_in_kernel
 from .quickstart import EXPLORER, change_layer, changed_share, status_text
 
-MIN_CHANGED = 0.05
-"""relu1's 32 maps and relu2's 64 are different grids: far more than this share of pixels changes."""
+MIN_CHANGED = 0.25
+"""relu1's 32 maps and relu2's 64 are different grids: 44% of the canvas's pixels changed when measured
+(both front ends); a picture only partly redrawn stays far below this."""
 
 
 def test_notebook7_layer_change_redraws(notebook_server, page, artifacts):

@@ -113,6 +113,21 @@ def test_every_trait_keyword_is_taken_and_the_constructor_sets_it(cnn, images):
         ex.close()
 
 
+KINDS = {"ActivationExplorer": "convis-activation-explorer", "FilterGallery": "convis-filter-gallery",
+         "FeatureVisualizer": "convis-feature-visualizer", "OcclusionExplorer": "convis-occlusion-explorer",
+         "TrainingComparison": "convis-training-comparison"}
+
+
+@pytest.mark.parametrize("name", sorted(MAKERS))
+def test_every_widget_is_tagged_as_one_and_by_its_kind(name, cnn, images):
+    """Browser tests and styles find widgets by these CSS classes (lab.WIDGET_ROOTS)."""
+    widget = MAKERS[name](cnn, images)
+    try:
+        assert {"convis-widget", KINDS[name]} <= set(widget._dom_classes)
+    finally:
+        widget.close()
+
+
 def test_the_control_table_tags_and_links_each_control_both_ways():
     toy = Toy(size=4)
     try:

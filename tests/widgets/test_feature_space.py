@@ -68,8 +68,15 @@ def test_feature_neighbours_share_the_class_more_often_than_pixel_neighbours(cnn
 
 def test_tsne_replaces_the_pca_picture_and_is_kept_per_layer(cnn, test_digits):
     fs = FeatureSpace(cnn, test_digits, query=3)
+    said: list[str] = []
+    fs.status.observe(lambda change: said.append(change["new"]), "value")
     fs.method = "tsne"
     assert ("relu4", "tsne") in fs.projections and "t-SNE" in fs.view.ax_scatter.get_title()
+    # PCA's picture first, then t-SNE's points every 25 iterations with an ETA, then the end
+    assert "t-SNE starts from it" in said[0]
+    steps = [s for s in said if "iteration" in s]
+    assert len(steps) == 30 and "iteration 25 of 750, estimating" in steps[0], said[:3]
+    assert any("ETA" in s for s in steps) and "iteration" not in said[-1]
     points = fs.view.scatter.get_offsets()
     assert points.shape == (200, 2) and not np.allclose(points, fs.projections[("relu4", "pca")].points)
     fs.layer = "relu2"
