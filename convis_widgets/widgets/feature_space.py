@@ -20,9 +20,9 @@ from ..compute.probe import LayerInfo
 from ..jobs import Job
 from ..render.feature_space import NEIGHBOURS, FeatureSpaceView
 from .base import LayerRule
+from .default_data import builtin_data
 from .layer_picker import LayerPicker
 from .progress import Pace
-from .unit_inspector import builtin_test_set
 
 METHODS = [("PCA", "pca"), ("t-SNE", "tsne")]
 
@@ -45,7 +45,7 @@ class FeatureSpace(LayerPicker):
                  figsize: tuple[float, float] = (9.0, 4.4), **choices: Any) -> None:
         super().__init__(**choices)
         self.model = model
-        self.dataset = dataset if dataset is not None else builtin_test_set(model)
+        self.dataset = dataset if dataset is not None else builtin_data(model, "test", "FeatureSpace")
         held = getattr(self.dataset, "images", None)
         self.images = check_images(cast(Images, self.dataset if held is None else held), model=model,
                                    device="cpu")

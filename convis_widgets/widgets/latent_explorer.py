@@ -13,7 +13,6 @@ import numpy as np
 import torch
 from traitlets import Bunch, Float, Int, List, Unicode, validate
 
-from ..compute.access import input_shape as input_shape_of
 from ..compute.errors import InputError
 from ..compute.inputs import Images, check_images
 from ..compute.latent import (
@@ -27,30 +26,16 @@ from ..compute.latent import (
     fragmentation,
     interpolate,
 )
-from ..data import ImageDataset, builtin_for
 from ..jobs import Job
 from ..render.latent import LatentView
 from .base import ConvisWidget
+from .default_data import builtin_data
 
 MODES = [("directions", "directions"), ("samples", "samples"), ("line", "line")]
 MODE_CONTROLS = {"directions": ("sliders", "reset"), "samples": ("new_samples",), "line": ("line",)}
 DIRECTIONS = 6
 SLIDER_RANGE = 3.0
 SAMPLES = 16
-
-
-def builtin_train_set(model: torch.nn.Module) -> ImageDataset:
-    """The built-in training set that fits the autoencoder's input (real MNIST digits for 1x28x28)."""
-    try:
-        shape: tuple[int, ...] | None = tuple(input_shape_of(model, None, spatial=True))
-    except ValueError:
-        shape = None
-    found = builtin_for(shape, "train") if shape is not None else None
-    if found is None:
-        raise InputError(f"there is no built-in data set for this autoencoder's inputs "
-                         f"({shape or 'size unknown'}): give LatentExplorer(autoencoder, dataset) an "
-                         "ImageDataset or an (N, C, H, W) tensor")
-    return found
 
 
 @dataclass(frozen=True)
@@ -84,7 +69,9 @@ class LatentExplorer(ConvisWidget):
         super().__init__(**choices)
         autoencoder_parts(autoencoder)
         self.model = autoencoder
-        self.dataset = dataset if dataset is not None else builtin_train_set(autoencoder)
+        if dataset is None:
+            dataset = builtin_data(autoencoder, "train", "LatentExplorer")
+        self.dataset = dataset
         held = getattr(self.dataset, "images", None)
         self.images = check_images(cast(Images, self.dataset if held is None else held), model=autoencoder,
                                    device="cpu")

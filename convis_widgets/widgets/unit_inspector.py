@@ -14,19 +14,18 @@ from matplotlib.backend_bases import MouseEvent
 from traitlets import Bunch, Int, Unicode, observe, validate
 
 from ..compute import optvis
-from ..compute.access import input_shape as input_shape_of
 from ..compute.activations import activations
 from ..compute.attribution.gradients import grad_cam
-from ..compute.errors import InputError, NotSpatialError
+from ..compute.errors import NotSpatialError
 from ..compute.filters import conv_weight
 from ..compute.inputs import Images, check_images
 from ..compute.probe import LayerInfo, run_forward
 from ..compute.stats import ChannelStats, channel_statistics
 from ..compute.topk import TopK, iter_top_k
-from ..data import ImageDataset, builtin_for
 from ..jobs import Job
 from ..render.unit import UnitView
 from .base import LayerRule
+from .default_data import builtin_data
 from .layer_picker import LayerPicker
 from .progress import Pace
 
@@ -49,20 +48,6 @@ def producing_conv(infos: list[LayerInfo], layer: str) -> str | None:
     return None
 
 
-def builtin_test_set(model: torch.nn.Module) -> ImageDataset:
-    """The built-in test set that fits the model's input (real MNIST digits for 1x28x28)."""
-    try:
-        shape: tuple[int, ...] | None = tuple(input_shape_of(model, None, spatial=True))
-    except ValueError:  # the model does not tell its input size
-        shape = None
-    found = builtin_for(shape, "test") if shape is not None else None
-    if found is None:
-        raise InputError(f"there is no built-in data set for this model's inputs "
-                         f"({shape or 'size unknown'}): give UnitInspector(model, dataset) an "
-                         "ImageDataset or an (N, C, H, W) tensor")
-    return found
-
-
 class UnitInspector(LayerPicker):
     """Pick a layer and a channel; see its pattern, top-k patches, filter, statistics and its map and
     Grad-CAM on the current image, all for that one channel.
@@ -82,7 +67,7 @@ class UnitInspector(LayerPicker):
                  **choices: Any) -> None:
         super().__init__(**choices)
         self.model = model
-        self.dataset = dataset if dataset is not None else builtin_test_set(model)
+        self.dataset = dataset if dataset is not None else builtin_data(model, "test", "UnitInspector")
         held = getattr(self.dataset, "images", None)
         self.images = check_images(cast(Images, self.dataset if held is None else held), model=model,
                                    device="cpu")
