@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
@@ -17,14 +16,10 @@ from .training import (
     AUTOENCODER_WEIGHT_DECAY,
     SHIPPED_THREADS,
     train_digits_autoencoder,
+    use_shipped_cpu_kernels,
 )
 
 SHIPPED_SEED = 0
-SHIPPED_ONEDNN_ISA = "AVX2"
-"""oneDNN's instruction set for the shipped weights: its AVX-512 kernels sum the transposed
-convolutions in another order, so on an AVX-512 machine the weights differ from the first epoch
-on. The script caps oneDNN at AVX2 (any x86-64 machine of the last decade has it) unless
-ONEDNN_MAX_CPU_ISA is set; oneDNN reads the cap at its first use, so only before any torch work."""
 DEFAULT_OUT = Path(__file__).parent / "weights" / AUTOENCODER_WEIGHTS
 
 
@@ -40,9 +35,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=SHIPPED_THREADS,
                         help="torch's thread count (the shipped weights: %(default)s)")
     args = parser.parse_args(argv)
-    # a script may set process state; the library never does
-    os.environ.setdefault("ONEDNN_MAX_CPU_ISA", SHIPPED_ONEDNN_ISA)
-    torch.set_num_threads(args.threads)
+    use_shipped_cpu_kernels()  # before any tensor work
+    torch.set_num_threads(args.threads)  # a script may set process state; the library never does
 
     train_set, test_set = digits("train"), digits("test")
     start = time.perf_counter()

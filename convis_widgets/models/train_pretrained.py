@@ -22,6 +22,7 @@ from .training import (
     SHIPPED_THREADS,
     evaluate,
     train_digits_cnn,
+    use_shipped_cpu_kernels,
 )
 
 # Seed 1 rather than 0: seed 0 leaves 12 of conv3's 128 maps dead on the test digits (map 10 among
@@ -44,6 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=SHIPPED_THREADS,
                         help="torch's thread count (the shipped weights: %(default)s)")
     args = parser.parse_args(argv)
+    use_shipped_cpu_kernels()  # before any tensor work
     torch.set_num_threads(args.threads)  # a script may set process state; the library never does
 
     train_set, test_set = digits("train"), digits("test")

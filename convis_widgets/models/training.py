@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import torch
@@ -24,6 +25,19 @@ DEFAULT_WEIGHT_DECAY = 1e-2
 DEFAULT_MAX_SHIFT = 2
 SHIPPED_THREADS = 2
 """torch's thread count the shipped weights were trained with (train_pretrained.py sets it)."""
+SHIPPED_CPU_KERNELS = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+"""The CPU kernels the shipped weights were trained with: torch's and oneDNN's AVX-512 kernels sum
+in another order, and on an AVX-512 machine the weights differ from the first epoch on. Any x86-64
+machine of the last decade has AVX2."""
+
+
+def use_shipped_cpu_kernels() -> None:
+    """Cap torch's and oneDNN's CPU kernels at :data:`SHIPPED_CPU_KERNELS` (where the environment
+    sets no cap of its own), for the training scripts: both read the cap at their first use, so
+    this works only before any tensor work in the process. A script may set process state; the
+    library never does."""
+    for name, value in SHIPPED_CPU_KERNELS.items():
+        os.environ.setdefault(name, value)
 # The shipped DigitsAutoencoder's recipe (train_autoencoder.py, about 1.5 minutes on 2 CPU threads):
 # mean squared reconstruction error about 0.021 on the 1,000 test digits.
 AUTOENCODER_EPOCHS = 12

@@ -1,5 +1,9 @@
-"""Shipped digits weights, the evaluation helper, deterministic training, first-layer smoothness."""
+"""Shipped digits weights (reproduced bit for bit by their script), the evaluation helper, deterministic
+training, first-layer smoothness."""
 
+import os
+import subprocess
+import sys
 from importlib import resources
 
 import pytest
@@ -16,6 +20,7 @@ from convis_widgets.models import (
     train_digits_cnn,
     train_seed_cnn,
 )
+from convis_widgets.models.training import SHIPPED_CPU_KERNELS
 
 TRAINERS = [train_digits_cnn, train_seed_cnn]
 
@@ -91,3 +96,17 @@ def test_pretrained_first_layer_is_smoother_than_random() -> None:
     untrained = filter_report(DigitsCNN(), "conv1")
     assert trained.mean > 0.2 and "smooth filters" in trained.verdict
     assert untrained.mean < trained.mean - 0.2 and "noisy" in untrained.verdict
+
+
+def test_the_training_script_reproduces_the_shipped_weights_bit_for_bit(tmp_path) -> None:
+    # in a process of its own: torch and oneDNN take the script's kernel cap only before their first use
+    out = tmp_path / "digits_cnn.pt"
+    env = {k: v for k, v in os.environ.items() if k not in SHIPPED_CPU_KERNELS}
+    script = [sys.executable, "-m", "convis_widgets.models.train_pretrained", "--out", str(out)]
+    done = subprocess.run(script, env=env, capture_output=True, text=True, timeout=400, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "epoch  20/20" in done.stdout and "test accuracy 98.70%" in done.stdout, done.stdout
+    trained = torch.load(out, weights_only=True)
+    shipped = pretrained_digits_cnn().state_dict()
+    assert trained.keys() == shipped.keys()
+    assert all(torch.equal(trained[k], shipped[k]) for k in shipped)
