@@ -40,7 +40,10 @@ class FeatureSpaceView:
         self.points = np.zeros((0, 2))
         self.ax_scatter.set_xticks([])
         self.ax_scatter.set_yticks([])
-        self.ax_query.set_title("click a point", fontsize=8)
+        self.ax_query.set_title(f"click a point: its image shows here,\nits {neighbours} nearest neighbours "
+                                "below\n(in feature space, then in pixels)", fontsize=8)
+        for ax in (*self.ax_feature, *self.ax_pixel):
+            ax.set_visible(False)  # empty frames until a point is picked
         self.class_legend: Legend | None = None
 
     def show_points(self, points: np.ndarray, labels: np.ndarray | None, classes: Sequence[str], title: str
@@ -79,6 +82,7 @@ class FeatureSpaceView:
         self.ax_query.set_title(title, fontsize=8)
         for axes, which, row in ((self.ax_feature, feature, "feature"), (self.ax_pixel, pixel, "pixel")):
             for k, ax in enumerate(axes):
+                ax.set_visible(True)
                 _set_image(ax, ax.get_images()[0], image_for_display(images[which[k]]), autoscale=False)
                 ax.set_title(names[which[k]], fontsize=7)
             axes[0].set_ylabel(f"{row}\nspace", fontsize=7, rotation=0, ha="right", va="center")

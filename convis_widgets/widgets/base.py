@@ -22,9 +22,14 @@ from ..compute.probe import resolve_layer
 from ..jobs import Job, JobRunner
 from .figures import LockedCanvas, close_canvas, close_styling, close_tree, interactive_figure
 from .labels import fit_control, fit_tree
+from .output_width import OutputWidth
 
 W = TypeVar("W", bound=w.Widget)
 Work = Callable[[Job], None]
+
+
+FIGURE_MARGIN_PX = 8  # CSS px left free beside a figure zoomed out to the widget's width
+MIN_FIGURE_SCALE = 0.4  # a figure is never zoomed out further (its text would be unreadable)
 
 
 class LayerRule(NamedTuple):
@@ -70,6 +75,9 @@ class ConvisWidget(w.VBox):
         self.controls: dict[str, w.Widget] = {}
         self._links: list[w.link] = []
         self._canvases: list[LockedCanvas] = []
+        self._figure_dpi: dict[int, float] = {}  # each figure's own CSS px per inch
+        self.output_width = OutputWidth()
+        self.output_width.observe(self._guarded(self._fit_figures, reraise=False), names="width")
 
     # ----- keyword arguments are the traits -----
 
@@ -113,8 +121,30 @@ class ConvisWidget(w.VBox):
 
     @observe("children")
     def _fit_children(self, _change: dict[str, Any]) -> None:
-        """Whatever the widget shows fits the output area: controls as wide as their text, rows wrapping."""
+        """Whatever the widget shows fits the output area: controls as wide as their text, rows
+        wrapping, and (through the `OutputWidth` strip kept last) figures no wider than the widget."""
         fit_tree(self)
+        shown: list[w.Widget] = list(self.children)  # type: ignore[has-type]
+        if getattr(self, "_canvases", None) and self.output_width not in shown:
+            self.children = [*shown, self.output_width]
+
+    def _fit_figures(self, change: dict[str, Any]) -> None:
+        """Zoom each figure wider than the widget's width in the browser (``change["new"]``, CSS px)
+        out to fit it, text and all, by its dpi (a smaller size in inches would crowd its panels);
+        give back its own size where it fits again."""
+        room = int(change["new"]) - FIGURE_MARGIN_PX
+        if room <= 0:
+            return
+        for canvas in self._canvases:
+            fig = canvas.figure
+            own_dpi = self._figure_dpi[id(fig)]  # CSS px per inch at the figure's own size
+            scale = max(MIN_FIGURE_SCALE, min(1.0, room / (fig.get_size_inches()[0] * own_dpi)))
+            dpi = round(own_dpi * scale, 1)
+            if dpi != fig._original_dpi:  # type: ignore[attr-defined]
+                with self._drawing(fig):
+                    # matplotlib's CSS px per inch, which a change of the screen's pixel ratio keeps
+                    fig._original_dpi = dpi  # type: ignore[attr-defined]
+                    fig.dpi = dpi * canvas.device_pixel_ratio  # resizes the canvas in the browser
 
     def _link_controls(self) -> None:
         """Link each control not yet linked to its trait (the control takes the trait's value)."""
@@ -268,9 +298,11 @@ class ConvisWidget(w.VBox):
     # ----- figures and closing -----
 
     def _new_figure(self, figsize: tuple[float, float]) -> Figure:
-        """An interactive ipympl figure owned by this widget (never registered with pyplot)."""
+        """An interactive ipympl figure owned by this widget (never registered with pyplot), zoomed
+        out to the widget's width in the browser where it is wider (`_fit_figures`)."""
         fig = interactive_figure(figsize, self.draw_lock)
         self._canvases.append(cast(LockedCanvas, fig.canvas))
+        self._figure_dpi[id(fig)] = float(fig._original_dpi)  # type: ignore[attr-defined]
         return fig
 
     def close(self) -> None:

@@ -184,10 +184,9 @@ def cut_controls(page, figures: bool = True) -> list[dict[str, str]]:
 
 
 FIT_WIDTHS = (1400, 900)  # browser widths, in CSS px, at which nothing may be cut
-# Figures are held to the output area at 1,400 px (about 970 px beside the file browser). At 900 px that
-# area is 468 px: an ipympl figure keeps its pixel size there (ipympl has no fit-to-width, and a canvas
-# scaled by CSS would misplace clicks), so the output area scrolls sideways until widgets size figures.
-FIGURE_WIDTHS = (1400,)
+# Figures are held to the output area at both widths: about 970 px beside the file browser at 1,400 px,
+# 468 px at 900 px, where each widget zooms its figures out to its width (widgets.output_width).
+FIGURE_WIDTHS = FIT_WIDTHS
 
 # run after the notebook's own cells (the kernel takes it once they are done): every widget's job ends;
 # prints whether they did, how many widgets there are, and the error a cell raised (None)

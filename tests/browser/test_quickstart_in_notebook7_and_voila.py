@@ -20,6 +20,8 @@ def test_notebook7_layer_change_redraws(notebook_server, page, artifacts):
     assert changed_share(before, after) > MIN_CHANGED
     assert "relu2" in status_text(page)
     assert run_in_kernel(page, "print(explorer.layer)") == "relu2"
+    # the width strip (an anywidget) rendered and told the kernel the explorer's width
+    assert int(run_in_kernel(page, "print(explorer.output_width.width)")) > 400
 
 
 def test_voila_layer_change_redraws(voila_server, page, artifacts):
@@ -37,3 +39,6 @@ def test_voila_layer_change_redraws(voila_server, page, artifacts):
     assert page.locator(".jp-OutputArea-output", has_text="accuracy of the shipped CNN").count() == 1
     stderr = ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"  # and tracebacks
     assert page.locator(stderr).all_inner_texts() == []
+    # every widget's front end loaded (the width strip is an anywidget, a second widget package)
+    assert page.get_by_text("Error displaying widget").count() == 0
+    assert page.get_by_text("Failed to load").count() == 0

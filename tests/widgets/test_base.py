@@ -16,7 +16,8 @@ import convis_widgets as cw
 from convis_widgets.compute.errors import LayerNotFoundError, NotSpatialError
 from convis_widgets.jobs import Job, set_default_executor
 from convis_widgets.models import SeedCNN
-from convis_widgets.widgets.base import ConvisWidget
+from convis_widgets.widgets.base import FIGURE_MARGIN_PX, MIN_FIGURE_SCALE, ConvisWidget
+from convis_widgets.widgets.output_width import OutputWidth
 
 
 class Toy(ConvisWidget):
@@ -312,3 +313,23 @@ def _wait_for(condition, timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         time.sleep(0.01)
+
+
+@pytest.mark.parametrize("name", sorted(MAKERS))
+def test_figures_zoom_out_to_the_width_the_browser_gives_and_back(name, cnn, images):
+    """ipympl sizes a figure from the kernel only: each widget hears its width from its OutputWidth
+    strip (its last child) and zooms wider figures out by their dpi, never below MIN_FIGURE_SCALE."""
+    widget = MAKERS[name](cnn, images)
+    try:
+        assert isinstance(widget.children[-1], OutputWidth) and widget.children[-1] is widget.output_width
+        figures = [canvas.figure for canvas in widget._canvases]
+        own = [(fig.bbox.width, fig.bbox.height) for fig in figures]
+        widget.output_width.width = 470
+        for fig, (w0, h0) in zip(figures, own, strict=True):
+            fits = max(w0 * MIN_FIGURE_SCALE, min(w0, 470 - FIGURE_MARGIN_PX))
+            assert abs(fig.bbox.width - fits) <= 1.0, (fig.bbox.width, fits)
+            assert abs(fig.bbox.height / fig.bbox.width - h0 / w0) < 0.01  # proportions kept
+        widget.output_width.width = 3000
+        assert [(fig.bbox.width, fig.bbox.height) for fig in figures] == own
+    finally:
+        widget.close()
