@@ -11,11 +11,32 @@ from torch import nn
 from .cnn import check_first_kernel
 
 
-class ConvAutoencoder(nn.Module):
+class EncoderDecoder(nn.Module):
+    """An autoencoder as ``encoder`` and ``decoder`` submodules (what `compute.latent` reads): the
+    subclass builds both; ``encode`` gives the code of a batch of images, ``decode`` images in [0, 1]."""
+
+    encoder: nn.Module
+    decoder: nn.Module
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The codes of a batch of images."""
+        return self.encoder(x)
+
+    def decode(self, code: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1] reconstructed from codes."""
+        return self.decoder(code)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Reconstruction of a batch of images, same shape as the input."""
+        return self.decoder(self.encoder(x))
+
+
+class ConvAutoencoder(EncoderDecoder):
     """Encoder of three convs (32 -> 16 -> 8 -> 5 at the default size) and a mirrored decoder.
 
     Layers sit in ``encoder`` and ``decoder`` Sequentials with named children, so layer names read
-    ``encoder.conv1``, ``decoder.deconv1``, ... The decoder ends in a Sigmoid: images are in [0, 1].
+    ``encoder.conv1``, ``decoder.deconv1``, ... The code is (N, 16, 5, 5) at the default 32x32 size;
+    the decoder ends in a Sigmoid: images are in [0, 1].
     """
 
     def __init__(self, in_channels: int = 3, first_kernel: int = 3, input_size: int = 32) -> None:
@@ -51,20 +72,8 @@ class ConvAutoencoder(nn.Module):
             )
         )
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """The (N, 16, 5, 5) code of a batch of images (at the default 32x32 size)."""
-        return self.encoder(x)
 
-    def decode(self, code: torch.Tensor) -> torch.Tensor:
-        """Images in [0, 1] reconstructed from a code."""
-        return self.decoder(code)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Reconstruction of a batch of images, same shape as the input."""
-        return self.decoder(self.encoder(x))
-
-
-class DigitsAutoencoder(nn.Module):
+class DigitsAutoencoder(EncoderDecoder):
     """A 28x28 one-channel autoencoder with a flat ``latent_dim``-number code (16 by default): two
     strided convs and a Linear layer down, their mirror up, a Sigmoid at the end (images in [0, 1]).
 
@@ -100,15 +109,3 @@ class DigitsAutoencoder(nn.Module):
                 sigmoid=nn.Sigmoid(),
             )
         )
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """The (N, latent_dim) codes of a batch of (N, 1, 28, 28) images."""
-        return self.encoder(x)
-
-    def decode(self, code: torch.Tensor) -> torch.Tensor:
-        """(N, 1, 28, 28) images in [0, 1] from (N, latent_dim) codes."""
-        return self.decoder(code)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Reconstruction of a batch of images, same shape as the input."""
-        return self.decoder(self.encoder(x))

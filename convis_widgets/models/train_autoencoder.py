@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
@@ -10,13 +9,12 @@ import torch
 
 from ..data import digits
 from .pretrained import AUTOENCODER_WEIGHTS
+from .scripts import set_up_training_process, training_parser
 from .training import (
     AUTOENCODER_EPOCHS,
     AUTOENCODER_LR,
     AUTOENCODER_WEIGHT_DECAY,
-    SHIPPED_THREADS,
     train_digits_autoencoder,
-    use_shipped_cpu_kernels,
 )
 
 SHIPPED_SEED = 0
@@ -25,18 +23,10 @@ DEFAULT_OUT = Path(__file__).parent / "weights" / AUTOENCODER_WEIGHTS
 
 def main(argv: list[str] | None = None) -> None:
     """Train on digits("train"), print each epoch's losses, save the state dict to --out."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where to write the .pt")
-    parser.add_argument("--seed", type=int, default=SHIPPED_SEED,
-                        help="the run's seed (the shipped weights: %(default)s)")
-    parser.add_argument("--epochs", type=int, default=AUTOENCODER_EPOCHS)
-    parser.add_argument("--lr", type=float, default=AUTOENCODER_LR)
-    parser.add_argument("--weight-decay", type=float, default=AUTOENCODER_WEIGHT_DECAY)
-    parser.add_argument("--threads", type=int, default=SHIPPED_THREADS,
-                        help="torch's thread count (the shipped weights: %(default)s)")
+    parser = training_parser(__doc__, out=DEFAULT_OUT, seed=SHIPPED_SEED, epochs=AUTOENCODER_EPOCHS,
+                             lr=AUTOENCODER_LR, weight_decay=AUTOENCODER_WEIGHT_DECAY)
     args = parser.parse_args(argv)
-    use_shipped_cpu_kernels()  # before any tensor work
-    torch.set_num_threads(args.threads)  # a script may set process state; the library never does
+    set_up_training_process(args.threads)
 
     train_set, test_set = digits("train"), digits("test")
     start = time.perf_counter()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
@@ -13,16 +12,15 @@ from ..compute.filters import filter_report
 from ..compute.stats import channel_statistics
 from ..data import digits
 from .pretrained import DIGITS_WEIGHTS
+from .scripts import set_up_training_process, training_parser
 from .training import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_EPOCHS,
     DEFAULT_LR,
     DEFAULT_MAX_SHIFT,
     DEFAULT_WEIGHT_DECAY,
-    SHIPPED_THREADS,
     evaluate,
     train_digits_cnn,
-    use_shipped_cpu_kernels,
 )
 
 # Seed 1 rather than 0: seed 0 leaves 12 of conv3's 128 maps dead on the test digits (map 10 among
@@ -33,20 +31,12 @@ DEFAULT_OUT = Path(__file__).parent / "weights" / DIGITS_WEIGHTS
 
 def main(argv: list[str] | None = None) -> None:
     """Train on digits("train"), print progress and checks, save the state dict to --out."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where to write the .pt")
-    parser.add_argument("--seed", type=int, default=SHIPPED_SEED,
-                        help="the run's seed (the shipped weights: %(default)s)")
-    parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS)
-    parser.add_argument("--lr", type=float, default=DEFAULT_LR)
-    parser.add_argument("--weight-decay", type=float, default=DEFAULT_WEIGHT_DECAY)
+    parser = training_parser(__doc__, out=DEFAULT_OUT, seed=SHIPPED_SEED, epochs=DEFAULT_EPOCHS,
+                             lr=DEFAULT_LR, weight_decay=DEFAULT_WEIGHT_DECAY)
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
     parser.add_argument("--max-shift", type=int, default=DEFAULT_MAX_SHIFT)
-    parser.add_argument("--threads", type=int, default=SHIPPED_THREADS,
-                        help="torch's thread count (the shipped weights: %(default)s)")
     args = parser.parse_args(argv)
-    use_shipped_cpu_kernels()  # before any tensor work
-    torch.set_num_threads(args.threads)  # a script may set process state; the library never does
+    set_up_training_process(args.threads)
 
     train_set, test_set = digits("train"), digits("test")
     start = time.perf_counter()

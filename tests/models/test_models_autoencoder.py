@@ -1,8 +1,5 @@
 """The shipped digits autoencoder: small, loads in eval mode, reconstructs, and is reproduced bit for bit."""
 
-import os
-import subprocess
-import sys
 from importlib import resources
 
 import pytest
@@ -10,7 +7,7 @@ import torch
 
 from convis_widgets.data import digits
 from convis_widgets.models import DigitsAutoencoder, pretrained_digits_autoencoder
-from convis_widgets.models.training import SHIPPED_CPU_KERNELS
+from tests.models.scripts import same_weights, trained_by_script
 
 
 def test_shape_and_bad_latent_size() -> None:
@@ -33,14 +30,6 @@ def test_shipped_weights_load_and_reconstruct_the_test_digits() -> None:
 
 
 def test_the_training_script_reproduces_the_shipped_weights_bit_for_bit(tmp_path) -> None:
-    # in a process of its own: torch and oneDNN take the script's kernel cap only before their first use
-    out = tmp_path / "digits_autoencoder.pt"
-    env = {k: v for k, v in os.environ.items() if k not in SHIPPED_CPU_KERNELS}
-    script = [sys.executable, "-m", "convis_widgets.models.train_autoencoder", "--out", str(out)]
-    done = subprocess.run(script, env=env, capture_output=True, text=True, timeout=300, check=False)
-    assert done.returncode == 0, done.stderr
-    assert "epoch  12/12" in done.stdout and "test reconstruction MSE 0.0208" in done.stdout, done.stdout
-    trained = torch.load(out, weights_only=True)
-    shipped = pretrained_digits_autoencoder().state_dict()
-    assert trained.keys() == shipped.keys()
-    assert all(torch.equal(trained[k], shipped[k]) for k in shipped)
+    trained, printed = trained_by_script("convis_widgets.models.train_autoencoder", tmp_path / "ae.pt")
+    assert "epoch  12/12" in printed and "test reconstruction MSE 0.0208" in printed, printed
+    assert same_weights(trained, pretrained_digits_autoencoder().state_dict())

@@ -1,9 +1,6 @@
 """Shipped digits weights (reproduced bit for bit by their script), the evaluation helper, deterministic
 training, first-layer smoothness."""
 
-import os
-import subprocess
-import sys
 from importlib import resources
 
 import pytest
@@ -20,7 +17,7 @@ from convis_widgets.models import (
     train_digits_cnn,
     train_seed_cnn,
 )
-from convis_widgets.models.training import SHIPPED_CPU_KERNELS
+from tests.models.scripts import same_weights, trained_by_script
 
 TRAINERS = [train_digits_cnn, train_seed_cnn]
 
@@ -99,14 +96,6 @@ def test_pretrained_first_layer_is_smoother_than_random() -> None:
 
 
 def test_the_training_script_reproduces_the_shipped_weights_bit_for_bit(tmp_path) -> None:
-    # in a process of its own: torch and oneDNN take the script's kernel cap only before their first use
-    out = tmp_path / "digits_cnn.pt"
-    env = {k: v for k, v in os.environ.items() if k not in SHIPPED_CPU_KERNELS}
-    script = [sys.executable, "-m", "convis_widgets.models.train_pretrained", "--out", str(out)]
-    done = subprocess.run(script, env=env, capture_output=True, text=True, timeout=400, check=False)
-    assert done.returncode == 0, done.stderr
-    assert "epoch  20/20" in done.stdout and "test accuracy 98.70%" in done.stdout, done.stdout
-    trained = torch.load(out, weights_only=True)
-    shipped = pretrained_digits_cnn().state_dict()
-    assert trained.keys() == shipped.keys()
-    assert all(torch.equal(trained[k], shipped[k]) for k in shipped)
+    trained, printed = trained_by_script("convis_widgets.models.train_pretrained", tmp_path / "cnn.pt")
+    assert "epoch  20/20" in printed and "test accuracy 98.70%" in printed, printed
+    assert same_weights(trained, pretrained_digits_cnn().state_dict())
