@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import ipywidgets as w
 import numpy as np
 import torch
-from traitlets import Bunch, Float, Int, Unicode, observe
+from traitlets import Bunch, Float, Int, Unicode, observe, validate
 
 from ..compute import optvis
 from ..compute.cancel import Cancel
@@ -28,6 +28,9 @@ from .setting_controls import setting_control
 DRAW_EVERY_S = 0.25
 SETTINGS = ("steps", "lr", "l2", "tv", "blur_every", "jitter")  # the rows the widget shows
 LIVE = tuple(n for n in SETTINGS if optvis.settings.ROWS[n].live)
+
+
+MAX_MAPS = 1 << 16  # the map control's bound until a layer is chosen
 
 
 class ImageRun(LayerPicker):
@@ -73,7 +76,8 @@ class ImageRun(LayerPicker):
         self.view = FromImageView(self.figure, curve_label=self.CURVE)
         self.view.show_given(self.image[0].numpy(), "your image")
         wrap = w.Layout(flex_flow="row wrap")
-        self.children = [w.HBox([self.layer_dropdown, self.layers_toggle], layout=wrap),
+        first_row = [self.layer_dropdown, self.layers_toggle, *self._own_controls()]
+        self.children = [w.HBox(first_row, layout=wrap),
                          w.HBox([self.controls[n] for n in SETTINGS], layout=wrap),
                          w.HBox([self.start_button, self.stop_button]), self.figure.canvas,
                          self.status, self.errors]
@@ -87,6 +91,10 @@ class ImageRun(LayerPicker):
         self._fit_layer_picker()
         self._link_controls()
         self._set_status(self._ready_text())
+
+    def _own_controls(self) -> list[w.Widget]:
+        """The technique's own controls, shown beside the layer picker (none by default)."""
+        return []
 
     def _usable(self, info: LayerInfo) -> bool:
         return info.spatial
@@ -193,10 +201,33 @@ class DeepDream(ImageRun):
     maps (``channel``, -1 for the whole layer) sees in it: DeepDream, as in the lecture notes
     "Visualizing and understanding CNNs"."""
 
-    channel = Int(-1)
+    channel = Int(-1, help="the map to amplify; -1: the whole layer")
 
     DEFAULTS = from_image.DREAM_DEFAULTS
     CURVE = "objective (higher = stronger)"
+
+    def _own_controls(self) -> list[w.Widget]:
+        box = w.BoundedIntText(min=-1, max=MAX_MAPS, description="map", tooltip="-1: the whole layer",
+                               layout=w.Layout(width="9.5em"), style={"description_width": "auto"})
+        return [self._control("channel", box)]
+
+    def _maps(self, layer: str) -> int:
+        return int(next(i for i in self.layer_infos if i.name == layer).output_shape[0])
+
+    @validate("channel")
+    def _valid_channel(self, proposal: Bunch) -> int:
+        value = int(proposal["value"])
+        if self.layer and not -1 <= value < self._maps(self.layer):
+            raise ValueError(f"channel must be -1 (the whole layer) or one of {self.layer}'s maps, "
+                             f"0..{self._maps(self.layer) - 1}; got {value}")
+        return value
+
+    @observe("layer")
+    def _follow_layer_maps(self, change: Bunch) -> None:
+        maps = self._maps(change["new"])
+        if self.channel >= maps:
+            self.channel = -1  # the old map number names no map of the new layer (before the box clamps it)
+        cast(w.BoundedIntText, self.controls["channel"]).max = maps - 1
 
     def _ready_text(self) -> str:
         return ("ready: <b>Start</b> changes your image, step by step, so the chosen layer (or map) "

@@ -21,6 +21,7 @@ CHECKED_ELSEWHERE = {
     "03_occlusion_and_saliency.ipynb": "test_occlusion_in_lab.py",
     "04_training_comparison.ipynb": "test_training_in_lab.py",
     "07_unit_and_feature_space.ipynb": "test_unit_inspector_in_lab.py",
+    "08_latent_space.ipynb": "test_latent_explorer_in_lab.py",
 }
 
 

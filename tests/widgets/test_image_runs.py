@@ -120,7 +120,23 @@ def test_bad_inputs_say_what_was_expected(cnn, digit):
         FeatureInversion(cnn, digits("test").images[:2])
     with pytest.raises(ValueError, match="relu1"):
         DeepDream(cnn, digit, layer="nope")
-    dream = DeepDream(cnn, digit, channel=500, steps=2)
+    with pytest.raises(ValueError, match=r"channel must be -1 \(the whole layer\) or one of relu2's maps, "
+                       r"0\.\.63; got 500"):
+        DeepDream(cnn, digit, layer="relu2", channel=500, steps=2)
+
+
+def test_deep_dream_picks_one_map_from_its_control_and_follows_the_layer(cnn, digit):
+    dream = DeepDream(cnn, digit, layer="relu2", steps=2)
+    box = dream.controls["channel"]
+    assert (box.min, box.max, box.value) == (-1, 63, -1)  # relu2 has 64 maps; -1: the whole layer
+    box.value = 40
+    assert dream.channel == 40
+    dream.layer = "relu1"  # 32 maps: map 40 is no map of it
+    assert (box.max, dream.channel) == (31, -1)
+    dream.channel = 5
     dream.start()
-    assert "channel 500 is out of range" in str(dream.errors.outputs)
+    assert dream.result.step == 2
+    with pytest.raises(ValueError, match="got 32"):
+        dream.channel = 32
+    assert "got 32" in str(dream.errors.outputs) and dream.channel == 5
     dream.close()
