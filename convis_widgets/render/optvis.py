@@ -78,10 +78,22 @@ class OptvisView:
         self.ax_curve.set_xlabel("step")
         self.ax_curve.set_title("objective (higher = stronger response)", fontsize=9)
         self.ax_curve.legend(fontsize=7, loc="lower right")
+        self.waiting = self.ax_img.text(
+            0.5, 0.5, "Start grows, from noise,\nthe picture that drives\nthis target; its curve\nand "
+            "snapshots appear\nbeside and below it", transform=self.ax_img.transAxes, ha="center",
+            va="center", fontsize=8, color="#555555", visible=False)
+
+    def _show_run(self, shown: bool) -> None:
+        """The run's parts (picture, curve, strip), or before any run only the message of what Start does."""
+        self.im.set_visible(shown)
+        self.waiting.set_visible(not shown)
+        for ax in (self.ax_curve, *self.ax_strip):
+            ax.set_visible(shown)
 
     def update(self, image: np.ndarray, steps: Sequence[int], values: Sequence[float], *,
                title: str, contrast: bool = True) -> None:
         """Show the current `image` (C, H, W) and the objective's values so far."""
+        self._show_run(True)
         _set_image(self.ax_img, self.im, display_image(image, contrast=contrast), autoscale=False)
         self.ax_img.set_title(title, fontsize=9)
         self.curve.set_data(np.asarray(steps), np.asarray(values))
@@ -113,7 +125,9 @@ class OptvisView:
         self.marks.set_offsets(np.asarray(pts, dtype=float).reshape(-1, 2))
 
     def clear(self, title: str = "press Start") -> None:
-        """Back to the empty state shown before the first run, titled ``title``."""
+        """Back to the empty state shown before the first run, titled ``title``: only a message of what
+        Start does (no empty curve, no blank snapshots)."""
+        self._show_run(False)
         self.im.set_data(np.full((1, 1), np.nan))
         self.ax_img.set_title(title, fontsize=9)
         self.curve.set_data([], [])

@@ -77,3 +77,12 @@ def test_click_on_a_channel_enlarges_it(lab_server, page, artifacts):
     assert kernel_value(page, "explorer.channel", "9") == "9"
     page.wait_for_function(f"d => ({CANVAS_JS})() !== d", arg=before)
     page.locator(EXPLORER).first.screenshot(path=str(artifacts / "explorer-channel.png"))
+
+    # the click opened map 9 of relu2 in a FeatureVisualizer below the explorer, ready for Start
+    visualizer = page.locator(f"{EXPLORER} .convis-feature-visualizer").first
+    visualizer.wait_for(state="visible")
+    page.wait_for_function(f"document.querySelector('{EXPLORER} .convis-feature-visualizer .convis-status')"
+                           ".textContent.includes('map 9 of relu2 opened')")
+    opened = "v = explorer.linked[0]; print(type(v).__name__, v.mode, v.objective, v.layer, v.index)"
+    assert run_in_kernel(page, opened) == "FeatureVisualizer single channel relu2 9"
+    visualizer.screenshot(path=str(artifacts / "explorer-opened-in-visualizer.png"))
