@@ -5,8 +5,9 @@
   `model(x)` over the same batches of the same size, timed in alternation; the median of the
   per-round ratios (ours / bare images per second; issue 14's target is >= 0.90);
 * the pass's peak memory above what the process already held, for the set and the set repeated
-  10 times, each in a fresh process (Linux: peak RSS reset through /proc/self/clear_refs), for the
-  data held as one tensor and for batches streamed from an iterable (crops kept as they come).
+  10 and 20 times (`REPEATS`), each in a fresh process (Linux: peak RSS reset through
+  /proc/self/clear_refs), for the data held as one tensor and for batches streamed from an iterable
+  (crops kept as they come).
 
 Run: `python benchmarks/topk.py [--rounds N] [--layers conv3 conv1]`.
 """
@@ -79,6 +80,13 @@ def memory_case(kind: str, repeat: int, layer: str) -> None:
     print(result.seen, _status("VmHWM") - before)
 
 
+REPEATS = (1, 10, 20)
+"""The set, repeated 10 and 20 times. The RSS peak moves with glibc's malloc arenas, not with the
+data: it rose from 1x to 10x in some runs and never from 10x to 20x (x0.76-1.04). With
+MALLOC_ARENA_MAX=1, streamed: conv3 48.3 / 48.7 MiB at 1x / 10x; conv1 45 / 66 / 23 MiB at 1x / 10x
+/ 20x (noise of tens of MiB, no trend)."""
+
+
 def memory(kind: str, repeat: int, layer: str) -> tuple[int, int]:
     out = subprocess.run([sys.executable, __file__, "--memory-case", kind, str(repeat), layer],
                          capture_output=True, text=True, check=True).stdout.split()
@@ -102,9 +110,11 @@ def main() -> None:
               f"median ratio {ratio:.2f} (target >= 0.90)")
     for kind in ("tensor", "stream"):
         for layer in args.layers:
-            (n1, m1), (n10, m10) = memory(kind, 1, layer), memory(kind, 10, layer)
-            print(f"peak memory of the pass, {kind}, {layer}: {n1:,} images {m1 / 2**20:.1f} MiB, "
-                  f"{n10:,} images {m10 / 2**20:.1f} MiB (x{m10 / max(m1, 1):.2f})")
+            runs = [memory(kind, repeat, layer) for repeat in REPEATS]
+            sizes = ", ".join(f"{n:,} images {m / 2**20:.1f} MiB" for n, m in runs)
+            print(f"peak memory of the pass, {kind}, {layer}: {sizes} "
+                  f"(10x: x{runs[1][1] / max(runs[0][1], 1):.2f}, 20x against 10x: "
+                  f"x{runs[2][1] / max(runs[1][1], 1):.2f})")
 
 
 if __name__ == "__main__":
