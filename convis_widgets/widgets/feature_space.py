@@ -160,16 +160,16 @@ class FeatureSpace(LayerPicker):
         if projection.explained_variance_ratio is not None:
             share = f", {100 * float(projection.explained_variance_ratio[:2].sum()):.0f}% of the variance"
         title = f"{layer} ({dims:,} numbers per image): {name}{share}"
+        none = np.zeros(0, dtype=int)
+        feature, pixel = self.neighbours(query) if query >= 0 else (none, none)
         with self._drawing(self.figure):
             self.view.show_points(projection.points, self.labels, self.classes, title)
             if query >= 0:
-                feature, pixel = self.neighbours(query)
                 names = [self._name(i) for i in range(len(self.images))]
                 self.view.show_query(self.images[query].numpy(), f"picked: {self._name(query)}", query,
                                      feature, pixel, self.images.numpy(), names)
         said = f"{len(self.images):,} images at <b>{layer}</b> by {name}{note}"
         if query >= 0 and self.labels is not None:
-            feature, pixel = self.neighbours(query)
             same = [int((self.labels[idx] == self.labels[query]).sum()) for idx in (feature, pixel)]
             said += (f"; image {query}: {same[0]} of {len(feature)} feature-space neighbours share its "
                      f"label, {same[1]} of {len(pixel)} pixel-space ones")

@@ -78,6 +78,19 @@ def drawn_js(selector: str) -> str:
 }}"""
 
 
+def wait_for_status(page, selector: str, text: str, timeout_ms: int = 60_000) -> None:
+    """Wait until a status line of a widget matching `selector` names `text`."""
+    page.wait_for_function("([sel, t]) => [...document.querySelectorAll(sel + ' .convis-status')]"
+                           ".some(s => s.textContent.includes(t))", arg=[selector, text], timeout=timeout_ms)
+
+
+def quiet_canvas(page, selector: str, widget: str, timeout_s: int = 120) -> str:
+    """The picture of the widget matching `selector` (the kernel's variable `widget`) once its job
+    is done and its canvas has settled."""
+    assert run_in_kernel(page, f"print({widget}.wait({timeout_s}))") == "True"
+    return settled_canvas(page, selector)
+
+
 def settled_canvas(page, selector: str) -> str:
     """The canvas picture inside `selector` once two looks 400 ms apart see the same picture."""
     js = canvas_js(selector)

@@ -9,8 +9,9 @@ from .lab import (
     drawn_js,
     kernel_value,
     open_and_run,
+    quiet_canvas,
     run_in_kernel,
-    settled_canvas,
+    wait_for_status,
 )
 from .quickstart import changed_share
 
@@ -19,24 +20,13 @@ EXPLORER = ".convis-latent-explorer"
 CANVAS_JS = canvas_js(EXPLORER)
 
 
-def status_has(page, text: str) -> None:
-    page.wait_for_function("([sel, t]) => document.querySelector(sel + ' .convis-status')"
-                           ".textContent.includes(t)", arg=[EXPLORER, text], timeout=60_000)
-
-
-def quiet_canvas(page) -> str:
-    """The explorer's picture once its job is done and the canvas has settled."""
-    assert run_in_kernel(page, "print(explorer.wait(60))") == "True"
-    return settled_canvas(page, EXPLORER)
-
-
 def test_a_direction_slider_and_the_samples_mode_redraw_the_decoded_digits(lab_server, page, artifacts):
     open_and_run(page, lab_server, NOTEBOOK)
     assert_nothing_cut(page, artifacts, "08_latent_space.ipynb")
 
     page.wait_for_function(drawn_js(EXPLORER), timeout=60_000)
-    status_has(page, "This code lies")
-    first = quiet_canvas(page)
+    wait_for_status(page, EXPLORER, "This code lies")
+    first = quiet_canvas(page, EXPLORER, "explorer", 60)
     page.locator(EXPLORER).first.screenshot(path=str(artifacts / "latent-explorer-mean.png"))
 
     # 1. direction 1, ten steps of 0.1 standard deviations from the keyboard
@@ -46,7 +36,7 @@ def test_a_direction_slider_and_the_samples_mode_redraw_the_decoded_digits(lab_s
         handle.press("ArrowRight")
     assert kernel_value(page, "round(explorer.position[0], 1) if explorer.position else 0", "1.0") == "1.0"
     page.wait_for_function(f"d => ({CANVAS_JS})() !== d", arg=first)
-    moved = quiet_canvas(page)
+    moved = quiet_canvas(page, EXPLORER, "explorer", 60)
     assert changed_share(first, moved) > 0.02  # the decoded digit and the star in the scatter
     assert run_in_kernel(page, "print(explorer.view.ax_decoded.get_title())").startswith("decoded at (+1.0")
     page.locator(EXPLORER).first.screenshot(path=str(artifacts / "latent-explorer-direction-1.png"))
@@ -54,7 +44,7 @@ def test_a_direction_slider_and_the_samples_mode_redraw_the_decoded_digits(lab_s
     # 2. the samples mode: sixteen codes drawn from the fitted distribution
     page.locator(f"{EXPLORER} .convis-mode button", has_text="samples").click()
     assert kernel_value(page, "explorer.mode", "samples") == "samples"
-    status_has(page, "sampled codes lie far")
-    sampled = quiet_canvas(page)
+    wait_for_status(page, EXPLORER, "sampled codes lie far")
+    sampled = quiet_canvas(page, EXPLORER, "explorer", 60)
     assert changed_share(moved, sampled) > 0.1
     page.locator(EXPLORER).first.screenshot(path=str(artifacts / "latent-explorer-samples.png"))

@@ -9,24 +9,14 @@ from .lab import (
     drawn_js,
     kernel_value,
     open_and_run,
+    quiet_canvas,
     run_in_kernel,
-    settled_canvas,
+    wait_for_status,
 )
 
 NOTEBOOK = "07_unit_and_feature_space.ipynb"
 INSPECTOR = ".convis-unit-inspector"
 CANVAS_JS = canvas_js(INSPECTOR)
-
-
-def status_has(page, text: str) -> None:
-    page.wait_for_function("([sel, t]) => [...document.querySelectorAll(sel + ' .convis-status')]"
-                           ".some(s => s.textContent.includes(t))", arg=[INSPECTOR, text], timeout=60_000)
-
-
-def quiet_canvas(page) -> str:
-    """The inspector's picture once its job (top-k pass, pattern) is done and the canvas has settled."""
-    assert run_in_kernel(page, "print(inspector.wait(120))") == "True"
-    return settled_canvas(page, INSPECTOR)
 
 
 def test_changing_the_channel_redraws_every_panel(lab_server, page, artifacts):
@@ -35,8 +25,8 @@ def test_changing_the_channel_redraws_every_panel(lab_server, page, artifacts):
 
     page.locator(f"{INSPECTOR} .jupyter-matplotlib canvas").first.wait_for(state="visible")
     page.wait_for_function(drawn_js(INSPECTOR), timeout=60_000)
-    status_has(page, "map 12: alive")
-    first = quiet_canvas(page)
+    wait_for_status(page, INSPECTOR, "map 12: alive")
+    first = quiet_canvas(page, INSPECTOR, "inspector")
     page.locator(INSPECTOR).first.screenshot(path=str(artifacts / "unit-inspector-channel-12.png"))
 
     # 1. the channel slider, moved one step from the keyboard
@@ -44,9 +34,9 @@ def test_changing_the_channel_redraws_every_panel(lab_server, page, artifacts):
     handle.focus()
     handle.press("ArrowRight")
     assert kernel_value(page, "inspector.channel", "13") == "13"
-    status_has(page, "map 13:")
+    wait_for_status(page, INSPECTOR, "map 13:")
     page.wait_for_function(f"d => ({CANVAS_JS})() !== d", arg=first)
-    second = quiet_canvas(page)
+    second = quiet_canvas(page, INSPECTOR, "inspector")
     assert second != first
     one_line = "' '.join(a.get_title().split())"  # the view wraps long titles
     titles = run_in_kernel(page, f"print(' | '.join({one_line} for a in inspector.figure.axes))")
@@ -60,9 +50,9 @@ def test_changing_the_channel_redraws_every_panel(lab_server, page, artifacts):
     page.keyboard.type("40")
     page.keyboard.press("Enter")
     assert kernel_value(page, "inspector.channel", "40") == "40"
-    status_has(page, "map 40:")
+    wait_for_status(page, INSPECTOR, "map 40:")
     page.wait_for_function(f"d => ({CANVAS_JS})() !== d", arg=second)
-    third = quiet_canvas(page)
+    third = quiet_canvas(page, INSPECTOR, "inspector")
     assert third not in (first, second)
     assert page.locator(f"{INSPECTOR} .convis-channel .widget-readout").first.inner_text().strip() == "40"
     page.locator(INSPECTOR).first.screenshot(path=str(artifacts / "unit-inspector-channel-40.png"))
