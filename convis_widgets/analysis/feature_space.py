@@ -21,11 +21,11 @@ from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 
 from ..compute.access import open_model
+from ..compute.batches import DataSource, image_batches
 from ..compute.cancel import Cancel, check, stopper
 from ..compute.errors import InputError
 from ..compute.inputs import Layer, check_images
 from ..compute.probe import layers
-from ..compute.topk import TopKData, image_batches
 
 __all__ = ["Neighbours", "Projection", "TsneProgress", "features", "pca", "pixels", "same_class_rate", "tsne"]
 
@@ -49,7 +49,7 @@ def _vectors(act: torch.Tensor, pool: Pool) -> torch.Tensor:
 def features(
     model: torch.nn.Module,
     layer: Layer,
-    data: TopKData,
+    data: DataSource,
     *,
     pool: Pool = "auto",
     batch_size: int = 256,
@@ -83,7 +83,7 @@ def features(
     return np.concatenate(parts)
 
 
-def pixels(data: TopKData) -> np.ndarray:
+def pixels(data: DataSource) -> np.ndarray:
     """Every image of ``data`` as one flat (N, C*H*W) float32 vector: the pixel space."""
     parts = [np.asarray(torch.as_tensor(b).reshape(len(b), -1).float()) for b in image_batches(data, 1024)]
     if not parts:

@@ -21,9 +21,9 @@ import torch
 from torch import nn
 
 from .access import ModelAccess, open_model
+from .batches import DataSource, image_batches
 from .cancel import Cancel, check, stopper
 from .inputs import check_images
-from .topk import TopKData, image_batches
 
 LATENT_BATCH = 256
 FAR_QUANTILE = 0.99
@@ -51,7 +51,7 @@ def _access(model: nn.Module) -> tuple[ModelAccess, str, str]:
 
 
 @torch.no_grad()
-def encode(autoencoder: nn.Module, data: TopKData, *, batch_size: int = LATENT_BATCH,
+def encode(autoencoder: nn.Module, data: DataSource, *, batch_size: int = LATENT_BATCH,
            cancel: Cancel = None) -> torch.Tensor:
     """The codes of every image of ``data`` (a tensor of images, an ``ImageDataset``, a Dataset or a
     DataLoader), as one float32 CPU tensor of shape (N, *code shape); RunCancelled when ``cancel`` asks."""

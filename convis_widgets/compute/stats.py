@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import cast
 
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import Dataset, IterableDataset
 
 from ._compat import layer_after_model, renamed_kwargs
 from .access import open_model
+from .batches import DataSource, image_batches
 from .cancel import Cancel, check, stopper
 from .errors import InputError
-from .inputs import Images, Layer, check_images
+from .inputs import Layer, check_images
 
 SATURATION_ATOL = 1e-6
 SATURATION_RTOL = 1e-3
@@ -157,43 +155,11 @@ def channel_statistics_from_activations(
     return acc.result(disparity_factor=disparity_factor)
 
 
-Data = Images | Dataset[object] | Iterable[object]
-"""Images for a streaming pass: an (N, C, H, W) tensor/array, a Dataset of images or (image, label)
-pairs, or an iterable of batches (a DataLoader)."""
-
-
-def _image_of(item: object) -> Images:
-    """The images of a batch or a data set item (an (images, labels) pair gives its first part);
-    :func:`check_images` says what is wrong with anything else."""
-    return cast(Images, item[0] if isinstance(item, (tuple, list)) else item)
-
-
-def _batches(data: Data, batch_size: int) -> Iterator[Images]:
-    """Batches of images from a tensor/array, a map-style Dataset, or an iterable of batches."""
-    if isinstance(data, (torch.Tensor, np.ndarray)):
-        if data.ndim == 3:
-            data = data[None]
-        for i in range(0, len(data), batch_size):
-            yield data[i : i + batch_size]
-    elif isinstance(data, Dataset) and not isinstance(data, IterableDataset):
-        buf: list[torch.Tensor] = []
-        for i in range(len(data)):  # type: ignore[arg-type]
-            buf.append(torch.as_tensor(_image_of(data[i])))
-            if len(buf) == batch_size:
-                yield torch.stack(buf)
-                buf = []
-        if buf:
-            yield torch.stack(buf)
-    else:
-        for batch in data:
-            yield _image_of(batch)
-
-
 @renamed_kwargs(layer_name="layer", data="images")
 @layer_after_model
 def channel_statistics(
     model: nn.Module,
-    images: Data,
+    images: DataSource,
     *,
     layer: Layer,
     batch_size: int = 64,
@@ -215,7 +181,7 @@ def channel_statistics(
     name, _ = access.resolve(layer)
     acc = RunningChannelStats()
     with torch.no_grad():
-        for k, batch in enumerate(_batches(images, batch_size)):
+        for k, batch in enumerate(image_batches(images, batch_size)):
             if max_batches is not None and k >= max_batches:
                 break
             check(stop, "channel_statistics")

@@ -6,7 +6,7 @@ second in pixels)."""
 from __future__ import annotations
 
 import time
-from typing import Any, cast
+from typing import Any
 
 import ipywidgets as w
 import numpy as np
@@ -15,12 +15,12 @@ from matplotlib.backend_bases import MouseEvent
 from traitlets import Bunch, Int, Unicode, validate
 
 from ..analysis.feature_space import Neighbours, Projection, features, pca, pixels, tsne
-from ..compute.inputs import Images, check_images
+from ..compute.inputs import ImageData
 from ..compute.probe import LayerInfo
 from ..jobs import Job
 from ..render.feature_space import NEIGHBOURS, FeatureSpaceView
 from .base import LayerRule
-from .default_data import builtin_data
+from .default_data import builtin_data, labelled_images
 from .layer_picker import LayerPicker
 from .progress import Pace
 
@@ -41,18 +41,13 @@ class FeatureSpace(LayerPicker):
     method = Unicode("pca")
     query = Int(-1)
 
-    def __init__(self, model: torch.nn.Module, dataset: Any = None, *,
+    def __init__(self, model: torch.nn.Module, dataset: ImageData | None = None, *,
                  figsize: tuple[float, float] = (9.0, 4.4), **choices: Any) -> None:
         super().__init__(**choices)
         self.model = model
         self.dataset = dataset if dataset is not None else builtin_data(model, "test", "FeatureSpace")
-        held = getattr(self.dataset, "images", None)
-        self.images = check_images(cast(Images, self.dataset if held is None else held), model=model,
-                                   device="cpu")
-        labels = getattr(self.dataset, "labels", None)
-        self.labels = None if labels is None else np.asarray(labels)
-        self.classes = list(getattr(self.dataset, "classes", [])) or (
-            [str(c) for c in range(int(self.labels.max()) + 1)] if self.labels is not None else [])
+        self.data_view = labelled_images(model, self.dataset)
+        self.images, self.labels = self.data_view.images, self.data_view.labels
         infos = self._find_layers(model, tuple(int(s) for s in self.images.shape[1:]))
         self.layer_infos: list[LayerInfo] = [i for i in infos if len(i.output_shape) in (1, 3)]
         self.vectors: dict[str, np.ndarray] = {}
@@ -163,10 +158,11 @@ class FeatureSpace(LayerPicker):
         none = np.zeros(0, dtype=int)
         feature, pixel = self.neighbours(query) if query >= 0 else (none, none)
         with self._drawing(self.figure):
-            self.view.show_points(projection.points, self.labels, self.classes, title)
+            self.view.show_points(projection.points, self.labels, self.data_view.classes, title)
             if query >= 0:
-                names = [self._name(i) for i in range(len(self.images))]
-                self.view.show_query(self.images[query].numpy(), f"picked: {self._name(query)}", query,
+                name_of = self.data_view.name
+                names = [name_of(i) for i in range(len(self.images))]
+                self.view.show_query(self.images[query].numpy(), f"picked: {name_of(query)}", query,
                                      feature, pixel, self.images.numpy(), names)
         said = f"{len(self.images):,} images at <b>{layer}</b> by {name}{note}"
         if query >= 0 and self.labels is not None:
@@ -176,9 +172,3 @@ class FeatureSpace(LayerPicker):
         elif query < 0:
             said += "; click a point to see its nearest neighbours"
         self._set_status(said)
-
-    def _name(self, index: int) -> str:
-        if self.labels is None:
-            return f"image {index}"
-        label = int(self.labels[index])
-        return f"{self.classes[label] if label < len(self.classes) else label} (#{index})"

@@ -17,6 +17,7 @@ from traitlets import Bool, Bunch, Unicode, observe, validate
 from ..compute import optvis
 from ..compute.access import input_shape as input_shape_of
 from ..compute.errors import NotSpatialError
+from ..compute.inputs import ImageData
 from ..compute.probe import LayerInfo
 from ..data import builtin_for
 from ..render.optvis import GalleryView, OptvisView
@@ -63,7 +64,7 @@ class FeatureVisualizer(RunExport, SettingTraits):
         model: torch.nn.Module,
         input_shape: Sequence[int] | None = None,
         *,
-        data: Any = None,
+        data: ImageData | None = None,
         settings: optvis.Settings | None = None,
         figsize: tuple[float, float] = (8.0, 5.2),
         **choices: Any,
@@ -93,8 +94,8 @@ class FeatureVisualizer(RunExport, SettingTraits):
         self.gallery_view = GalleryView(self.gallery_figure)
         self.gallery_figure.canvas.mpl_connect("button_press_event",
                                                self._guarded(self._on_gallery_click, reraise=False))
-        self.gallery_box = w.VBox([self.gallery_figure.canvas])
-        self.single_box = w.VBox([self.figure.canvas])
+        self.gallery_box = w.VBox([self.gallery_figure.canvas]).add_class("convis-gallery-view")
+        self.single_box = w.VBox([self.figure.canvas]).add_class("convis-single-view")
         self.children = [self.top_row, self.target_row, self.accordion, self.button_row,
                          self.single_box, self.gallery_box, self.status, self.errors]
 

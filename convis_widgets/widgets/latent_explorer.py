@@ -6,7 +6,7 @@ framed, after R. Mönchmeyer's "Autoencoders and latent space fragmentation"."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import ipywidgets as w
 import numpy as np
@@ -14,7 +14,7 @@ import torch
 from traitlets import Bunch, Float, Int, List, Unicode, validate
 
 from ..compute.errors import InputError
-from ..compute.inputs import Images, check_images
+from ..compute.inputs import ImageData
 from ..compute.latent import (
     FAR_QUANTILE,
     Fragmentation,
@@ -29,7 +29,7 @@ from ..compute.latent import (
 from ..jobs import Job
 from ..render.latent import LatentView
 from .base import ConvisWidget
-from .default_data import builtin_data
+from .default_data import builtin_data, labelled_images
 
 MODES = [("directions", "directions"), ("samples", "samples"), ("line", "line")]
 MODE_CONTROLS = {"directions": ("sliders", "reset"), "samples": ("new_samples",), "line": ("line",)}
@@ -64,7 +64,7 @@ class LatentExplorer(ConvisWidget):
     image_b = Int(1)
     line_steps = Int(8)
 
-    def __init__(self, autoencoder: torch.nn.Module, dataset: Any = None, *,
+    def __init__(self, autoencoder: torch.nn.Module, dataset: ImageData | None = None, *,
                  figsize: tuple[float, float] = (8.6, 3.6), **choices: Any) -> None:
         super().__init__(**choices)
         autoencoder_parts(autoencoder)
@@ -72,15 +72,11 @@ class LatentExplorer(ConvisWidget):
         if dataset is None:
             dataset = builtin_data(autoencoder, "train", "LatentExplorer")
         self.dataset = dataset
-        held = getattr(self.dataset, "images", None)
-        self.images = check_images(cast(Images, self.dataset if held is None else held), model=autoencoder,
-                                   device="cpu")
+        self.data_view = labelled_images(autoencoder, self.dataset)
+        self.images, self.labels = self.data_view.images, self.data_view.labels
         if len(self.images) < 2:
             raise InputError(f"LatentExplorer fits the codes of a data set: it needs at least 2 images; got "
                              f"{len(self.images)}")
-        labels = getattr(self.dataset, "labels", None)
-        self.labels = None if labels is None else np.asarray(labels)
-        self.classes = [str(c) for c in getattr(self.dataset, "classes", [])]
         self.encoded: Encoded | None = None
         self.directions = DIRECTIONS
 
@@ -224,12 +220,6 @@ class LatentExplorer(ConvisWidget):
     def _images(self, codes: torch.Tensor) -> np.ndarray:
         return decode(self.model, codes).clamp(0, 1).numpy()
 
-    def _name(self, index: int) -> str:
-        if self.labels is None:
-            return f"image {index}"
-        label = int(self.labels[index])
-        return f"{self.classes[label] if label < len(self.classes) else label} (#{index})"
-
     def _show_point(self, enc: Encoded, position: list[float]) -> None:
         dist = enc.distribution
         code = dist.point(position)
@@ -237,7 +227,7 @@ class LatentExplorer(ConvisWidget):
         near = int(frag.nearest[0])
         point_2d = np.array([position[k] if k < len(position) else 0.0 for k in range(2)])
         with self._drawing(self.figure):
-            self.view.show_point(self._images(code)[0], self.images[near].numpy(), self._name(near),
+            self.view.show_point(self._images(code)[0], self.images[near].numpy(), self.data_view.name(near),
                                  float(frag.distances[0]), bool(frag.far[0]), enc.in_2d, self.labels,
                                  point_2d, position or [0.0], frag.threshold, frag.quantile)
         shown = min(self.directions, DIRECTIONS)
@@ -245,7 +235,7 @@ class LatentExplorer(ConvisWidget):
         where = "far from every training code" if bool(frag.far[0]) else "among the training codes"
         self._set_status(f"{len(enc.codes):,} images encoded to {len(dist.mean)} numbers each; the "
                          f"sliders' {shown} directions hold {share:.0%} of their variance. This code lies "
-                         f"<b>{where}</b> (nearest: {self._name(near)}, distance "
+                         f"<b>{where}</b> (nearest: {self.data_view.name(near)}, distance "
                          f"{float(frag.distances[0]):.1f}; far means beyond {frag.threshold:.1f})")
 
     def _show_samples(self, enc: Encoded, seed: int) -> None:
@@ -262,10 +252,11 @@ class LatentExplorer(ConvisWidget):
         codes = interpolate(enc.codes[a], enc.codes[b], steps)
         frag = self._frag(enc, codes)
         nearest = self.images[frag.nearest].numpy()
+        names = self.data_view.name(a), self.data_view.name(b)
         with self._drawing(self.figure):
             self.view.show_line((self.images[a].numpy(), self.images[b].numpy()),
-                                (self._name(a), self._name(b)), self._images(codes), nearest,
+                                names, self._images(codes), nearest,
                                 frag.distances.numpy(), frag.far.numpy(),
                                 frag.threshold, frag.quantile)
-        self._set_status(f"{steps} codes from {self._name(a)} to {self._name(b)}: {int(frag.far.sum())} "
+        self._set_status(f"{steps} codes from {names[0]} to {names[1]}: {int(frag.far.sum())} "
                          "lie far from every encoded training image")

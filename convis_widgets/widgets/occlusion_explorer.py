@@ -27,7 +27,7 @@ from ..compute.attribution import (
     patch,
     resolve_targets,
 )
-from ..compute.inputs import check_images
+from ..compute.inputs import ImageData, check_images
 from ..compute.probe import LayerInfo, default_layer, run_forward
 from ..render.attribution import MapView, OcclusionView
 from .base import LayerRule
@@ -57,7 +57,7 @@ class OcclusionExplorer(AttributionMaps, LayerPicker):
         model: torch.nn.Module,
         images: torch.Tensor | np.ndarray,
         *,
-        data: Any = None,
+        data: ImageData | None = None,
         probabilities: bool = False,
         figsize: tuple[float, float] = (7.5, 3.0),
         **choices: Any,

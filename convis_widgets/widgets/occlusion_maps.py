@@ -27,6 +27,7 @@ from ..compute.attribution import (
     window_starts,
 )
 from ..compute.cancel import RunCancelled
+from ..compute.inputs import ImageData
 from ..compute.probe import run_forward
 from ..jobs import Cancelled, Job
 from ..render import new_figure, save_png
@@ -58,7 +59,7 @@ class AttributionMaps(ConvisWidget):
 
     model: torch.nn.Module
     images: torch.Tensor
-    data: Any
+    data: ImageData | None
     probabilities: bool
     height: int
     width: int

@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 from traitlets import Int, Tuple, validate
 
 from ..compute import optvis
+from ..compute.inputs import ImageData
 from ..jobs import Job
 from ..render import save_png
 from ..render.optvis import GalleryView
@@ -83,7 +84,7 @@ class GalleryRun(TargetChoice):
     gallery_range = Tuple(Int(), Int(), default_value=(0, 0))
 
     input_shape: tuple[int, ...]
-    data: Any
+    data: ImageData | None
     settings: optvis.Settings
     contrast: bool
     report: int

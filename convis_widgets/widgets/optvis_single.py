@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from traitlets import Int
 
 from ..compute import optvis
+from ..compute.inputs import ImageData
 from ..jobs import Job
 from ..render.optvis import OptvisView, save_gif, save_picture, save_strip
 from .optvis_target import TargetChoice
@@ -37,7 +38,7 @@ class SingleRun(TargetChoice):
     step = Int(0, read_only=True)
 
     input_shape: tuple[int, ...]
-    data: Any
+    data: ImageData | None
     settings: optvis.Settings
     steps: int
     contrast: bool

@@ -5,7 +5,7 @@ the current image. Changing the channel updates all of them; the slow ones fill 
 from __future__ import annotations
 
 import time
-from typing import Any, cast
+from typing import Any
 
 import ipywidgets as w
 import numpy as np
@@ -18,14 +18,14 @@ from ..compute.activations import activations
 from ..compute.attribution.gradients import grad_cam
 from ..compute.errors import NotSpatialError
 from ..compute.filters import conv_weight
-from ..compute.inputs import Images, check_images
+from ..compute.inputs import ImageData
 from ..compute.probe import LayerInfo, run_forward
 from ..compute.stats import ChannelStats, channel_statistics
 from ..compute.topk import TopK, iter_top_k
 from ..jobs import Job
 from ..render.unit import UnitView
 from .base import LayerRule
-from .default_data import builtin_data
+from .default_data import builtin_data, labelled_images
 from .layer_picker import LayerPicker
 from .progress import Pace
 
@@ -62,17 +62,14 @@ class UnitInspector(LayerPicker):
     channel = Int(0)
     image_index = Int(0)
 
-    def __init__(self, model: torch.nn.Module, dataset: Any = None, *, k: int = 9,
+    def __init__(self, model: torch.nn.Module, dataset: ImageData | None = None, *, k: int = 9,
                  settings: optvis.Settings | None = None, figsize: tuple[float, float] = (9.0, 5.4),
                  **choices: Any) -> None:
         super().__init__(**choices)
         self.model = model
         self.dataset = dataset if dataset is not None else builtin_data(model, "test", "UnitInspector")
-        held = getattr(self.dataset, "images", None)
-        self.images = check_images(cast(Images, self.dataset if held is None else held), model=model,
-                                   device="cpu")
-        labels = getattr(self.dataset, "labels", None)
-        self.labels = None if labels is None else np.asarray(labels)
+        self.data_view = labelled_images(model, self.dataset)
+        self.images, self.labels = self.data_view.images, self.data_view.labels
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"k must be an int >= 1 (top examples kept per channel); got {k!r}")
         self.k = k

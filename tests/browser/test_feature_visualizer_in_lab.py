@@ -75,3 +75,34 @@ print(same, hooks, count, grads, fv.running)
     assert step_counter(page) == stopped_at > 0, "the step counter went on after Stop"
     assert run_in_kernel(page, "print(fv.result.reason, fv.result.step)") == f"cancelled {stopped_at}"
     root.screenshot(path=str(artifacts / "feature-visualizer-stopped.png"))
+
+
+def test_click_on_a_gallery_tile_opens_that_map_alone(lab_server, page, artifacts):
+    """A real click on a tile of the finished gallery: single-run mode on that map, ready for Start."""
+    open_and_run(page, lab_server, "02_feature_visualization.ipynb")
+    root = page.locator(VISUALIZER).first
+    assert kernel_value(page, "type(fv).__name__", "FeatureVisualizer", timeout_s=240) == "FeatureVisualizer"
+    run_in_kernel(page, "fv.steps = 16; fv.gallery_range = (8, 15)")
+    root.locator(".convis-mode button", has_text="layer gallery").click()
+    assert kernel_value(page, "fv.mode", "gallery") == "gallery"
+    root.locator(".convis-start button, button.convis-start").first.click()
+    assert run_in_kernel(page, "print(fv.wait(120), fv.gallery.channels)") == "True [8, 9, 10, 11, 12, 13, 14, 15]"
+    # where the tile of map 13 (the sixth of maps 8-15) is drawn, read from the view, in figure pixels
+    where = run_in_kernel(page, (
+        "fig = fv.gallery_figure; fig.canvas.draw(); view = fv.gallery_view\n"
+        "_, h, w_, ncols = view.geometry\n"
+        "row, col = divmod(view.channels.index(13), ncols)\n"
+        "x, y = view.ax.transData.transform((col * (w_ + 1) + w_ // 2, row * (h + 1) + h // 2))\n"
+        "print(x, fig.bbox.height - y, fig.bbox.width)"))
+    x, y, width = (float(v) for v in where.split())
+    canvas = root.locator(".convis-gallery-view .jupyter-matplotlib canvas").first
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    scale = box["width"] / width
+    root.screenshot(path=str(artifacts / "gallery-before-tile-click.png"))
+    page.mouse.click(box["x"] + x * scale, box["y"] + y * scale)
+    assert kernel_value(page, "fv.mode", "single") == "single"
+    page.wait_for_function(f"document.querySelector('{VISUALIZER} .convis-status')"
+                           ".textContent.includes('map 13 of')")
+    assert run_in_kernel(page, "print(fv.objective, fv.layer == fv.gallery_layer, fv.index)") == "channel True 13"
+    root.screenshot(path=str(artifacts / "gallery-tile-opened.png"))

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
+from ..inputs import ImageData
 from .builtins import builtin
 
 HELD_OUT_FRACTION = 0.2
 Pair = tuple[torch.Tensor, torch.Tensor | None]  # images, labels
-Data = Any  # an ImageDataset, an (N, C, H, W) tensor, or an (images, labels) pair
+Data = ImageData | tuple[torch.Tensor, torch.Tensor | None] | list[torch.Tensor]
+"""What a run trains on: an ``ImageDataset`` (its images and labels), an (N, C, H, W) tensor, or an
+(images, labels) pair."""
 
 
 def _where(mask: torch.Tensor, limit: int = 5) -> str:
@@ -25,10 +27,12 @@ def as_tensors(data: Data, what: str = "data") -> tuple[torch.Tensor, torch.Tens
 
     Images must be finite floats (N, C, H, W); a clear error names how many are not, and which.
     """
-    if hasattr(data, "images") and hasattr(data, "labels"):
-        images, labels, name = data.images, data.labels, str(getattr(data, "name", what))
-    elif isinstance(data, (tuple, list)) and len(data) == 2:
+    images: object
+    labels: object
+    if isinstance(data, (tuple, list)) and len(data) == 2:
         images, labels, name = data[0], data[1], what
+    elif hasattr(data, "images") and hasattr(data, "labels"):
+        images, labels, name = data.images, data.labels, str(getattr(data, "name", what))
     else:
         images, labels, name = data, None, what
     if not isinstance(images, torch.Tensor) or images.ndim != 4 or not images.is_floating_point():
