@@ -36,12 +36,12 @@ class LockedCanvas(Canvas):
 
 
 def interactive_figure(figsize: tuple[float, float], lock: threading.RLock) -> Figure:
-    """An ipympl figure on a `LockedCanvas` (never registered with pyplot), without header and footer."""
+    """An ipympl figure on a `LockedCanvas` (never registered with pyplot), without the header (a
+    "Figure 1234" label); the footer stays, since it is where ipympl shows the hover read-out."""
     fig = new_figure(figsize)
     canvas = LockedCanvas(fig, lock)
     FigureManager(canvas, num=id(fig))
     canvas.header_visible = False
-    canvas.footer_visible = False
     canvas.resizable = False
     canvas.toolbar_visible = "fade-in-fade-out"
     return fig

@@ -72,6 +72,12 @@ def test_click_on_a_channel_enlarges_it(lab_server, page, artifacts):
     canvas.scroll_into_view_if_needed()
     box = canvas.bounding_box()
     scale = box["width"] / width  # CSS pixels per figure pixel
+    # the pointer over the map first: ipympl's footer reads out the channel and its activation there
+    page.mouse.move(box["x"] + x * scale, box["y"] + y * scale)
+    footer = page.locator(f"{EXPLORER} .jupyter-matplotlib-footer").first
+    page.wait_for_function(f"document.querySelector('{EXPLORER} .jupyter-matplotlib-footer')"
+                           ".textContent.includes('channel 9')")
+    assert "activation" in footer.inner_text()
     page.screenshot(path=str(artifacts / "before-click.png"))
     page.mouse.click(box["x"] + x * scale, box["y"] + y * scale)
     assert kernel_value(page, "explorer.channel", "9") == "9"
