@@ -62,8 +62,8 @@ def main() -> None:
         index, t_fit = timed(lambda v=vectors: Neighbours(v))
         queries = [timed(lambda q=q, i=index: i.query(q, k=8))[1] for q in range(0, 5000, 100)]
         median = 1e3 * statistics.median(queries)
-        print(f"  neighbours: fit {1e3 * t_fit:.0f} ms, query median {median:.1f} ms, "
-              f"max {1e3 * max(queries):.1f} ms (target <= 100 ms)")
+        print(f"  neighbours: fit {1e3 * t_fit:.0f} ms, first query {1e3 * queries[0]:.1f} ms, median "
+              f"{median:.1f} ms, max {1e3 * max(queries):.1f} ms (target <= 100 ms)")
 
 
 if __name__ == "__main__":
