@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import html
-import os
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
@@ -29,25 +27,20 @@ from ..compute.training import (
     builtin,
     compare_first_kernels,
     data_folder,
-    load_runs,
     summarize,
+    train_and_held_out,
     verdict,
 )
 from ..jobs import Job
 from ..render.training import FirstLayerView, LossView, results_table
-from .base import ConvisWidget
 from .figures import LockedCanvas
-from .labels import shorten_middle
 from .progress import ESTIMATING, eta_text, format_duration, total_eta_text
+from .training_saved import SavedComparisons
 
 BUILTIN = {"digits": "digits (built-in, 1x28x28)", "patches": "colour patches (built-in, 3x32x32)"}
 DEFAULT_DATA = {"classifier": "digits", "autoencoder": "patches"}
 USER = "yours"
 LOSS_NAMES = {"cross_entropy": "cross-entropy loss", "mse_loss": "mean squared error"}
-LABEL_CHARS = 40  # a saved comparison's name in the dropdown, cut in the middle (fits at 900 px)
-_DATE = re.compile(r"(\d{8}-\d{6})(?:-(\d+))?$")
-
-
 def parse_kernels(text: str) -> list[int]:
     """'3, 9' -> [3, 9]; a clear error for anything else (the odd/size checks come with the data)."""
     parts = [p for p in text.replace(",", " ").split() if p]
@@ -61,21 +54,7 @@ def parse_kernels(text: str) -> list[int]:
     return kernels
 
 
-def _saved_folders(home: Path) -> list[Path]:
-    """Folders under ``home`` (one data set's folder) holding saved runs, newest first (by the date
-    their name ends with)."""
-    if not home.is_dir():
-        return []
-    folders = {p.parent for p in home.rglob("*.json")}
-
-    def when(folder: Path) -> tuple[str, int, str]:
-        found = _DATE.search(folder.name)
-        return (found.group(1), int(found.group(2) or 1), folder.name) if found else ("", 0, folder.name)
-
-    return sorted(folders, key=when, reverse=True)
-
-
-class TrainingComparison(ConvisWidget):
+class TrainingComparison(SavedComparisons):
     """Train one model per first-layer kernel size, live: loss curves, filters, dead channels, a verdict.
 
     ``data``: your own set for the "yours" choice (an ImageDataset, an image tensor for the
@@ -115,7 +94,7 @@ class TrainingComparison(ConvisWidget):
         self.user_data = data
         self.model_fn = model_fn
         if data is not None:  # fail now, not at Start
-            as_tensors(data[0] if isinstance(data, tuple) and not _is_pair_of_tensors(data) else data)
+            as_tensors(train_and_held_out(data)[0])
         self.histories: dict[str, list[Record]] = {}
         self.runs: list[Run] = []
         self.summaries: list = []
@@ -167,7 +146,8 @@ class TrainingComparison(ConvisWidget):
         self.kind_buttons = c("kind", w.ToggleButtons(options=list(KINDS), description="model", style=style))
         options = [(label, key) for key, label in BUILTIN.items()]
         if self.user_data is not None:
-            options.append((f"yours ({_data_name(self.user_data)})", USER))
+            yours = getattr(train_and_held_out(self.user_data)[0], "name", "data")
+            options.append((f"yours ({yours})", USER))
         self.data_dropdown = c("dataset", w.Dropdown(options=options, description="data", style=style),
                                "data")
         self.kernels_text = c("kernels", w.Text(description="first kernels", style=style,
@@ -207,8 +187,7 @@ class TrainingComparison(ConvisWidget):
 
     def _data(self) -> tuple[Any, Any]:
         if self.dataset == USER:
-            data = self.user_data
-            return data if isinstance(data, tuple) and not _is_pair_of_tensors(data) else (data, None)
+            return train_and_held_out(self.user_data)
         from ..data import digits, patches
 
         load = digits if self.dataset == "digits" else patches
@@ -251,18 +230,6 @@ class TrainingComparison(ConvisWidget):
             "each run's first-layer filters, its maps of a probe image and its dead channels update every "
             "epoch; at the end a table and a verdict on the held-out loss and accuracy over the last "
             f"{LAST_EPOCHS} epochs.")
-
-    def _pace(self) -> float | None:
-        """Seconds per epoch of one run in the latest saved comparison of this data set (None if none)."""
-        folders = [Path(f) for _, f in self.saved_dropdown.options]
-        if not folders:
-            return None
-        if folders[0] not in self._paces:
-            epochs = [(r.last_epoch.elapsed, r.last_epoch.epoch) for r in load_runs(folders[0])
-                      if r.last_epoch is not None and r.last_epoch.epoch > 0]
-            seconds, count = sum(t for t, _ in epochs), sum(e for _, e in epochs)
-            self._paces[folders[0]] = seconds / count if count else None
-        return self._paces[folders[0]]
 
     # --- running -------------------------------------------------------------------------
 
@@ -359,45 +326,3 @@ class TrainingComparison(ConvisWidget):
         self.table.value = results_table(self.summaries, self.verdict)
         where = f"; saved in {folder}" if folder is not None else ""
         self._set_status(f"{how}{where}")
-
-    # --- saved runs ----------------------------------------------------------------------
-
-    def _list_saved(self) -> None:
-        """List the saved comparisons of the current kind and data set, newest first and chosen."""
-        folders = _saved_folders(self._home())
-        self.saved_dropdown.options = [(shorten_middle(f.name, LABEL_CHARS), str(f)) for f in folders]
-        if folders:
-            self.saved_dropdown.value = str(folders[0])
-
-    def load(self, folder: str | os.PathLike[str] | None = None) -> list[Run]:
-        """Show saved runs as they were shown live: curves, filters, probe, table and verdict (a folder of
-        them; default: the one chosen under "saved comparisons")."""
-        chosen = folder if folder is not None else self.saved_dropdown.value
-        if chosen is None:
-            raise FileNotFoundError(f"no saved comparison of a {self.kind} on this data under {self._home()}")
-        runs = load_runs(chosen)
-        if not runs:
-            raise FileNotFoundError(f"no saved runs in {chosen}")
-        self.runner.cancel()
-        self._clear_error()
-        c = runs[0].config
-        self._reset(runs, f"saved: {c['kind']} on {c['data']}")
-        self.runs = runs
-        for run in runs:
-            for record in run.records:
-                self._show(record, runs)
-        self._finish(runs, f"loaded {Path(chosen).name}")
-        return runs
-
-
-def _is_pair_of_tensors(data: tuple) -> bool:
-    """(images, labels) rather than (train set, held-out set)."""
-    import torch
-
-    return len(data) == 2 and isinstance(data[0], torch.Tensor) and data[0].ndim == 4 \
-        and isinstance(data[1], torch.Tensor) and data[1].ndim == 1
-
-
-def _data_name(data: Any) -> str:
-    first = data[0] if isinstance(data, tuple) and not _is_pair_of_tensors(data) else data
-    return str(getattr(first, "name", "data"))

@@ -15,7 +15,8 @@ from convis_widgets.compute.training import load_runs
 from convis_widgets.data import ImageDataset, digits, patches
 from convis_widgets.jobs import set_default_executor
 from convis_widgets.widgets.labels import shorten_middle
-from convis_widgets.widgets.training_comparison import LABEL_CHARS, parse_kernels
+from convis_widgets.widgets.training_comparison import parse_kernels
+from convis_widgets.widgets.training_saved import LABEL_CHARS
 
 
 def every(data: ImageDataset, step: int, name: str) -> ImageDataset:

@@ -34,7 +34,7 @@ from .config import (
     SCHEDULES,
     TrainConfig,
 )
-from .data import HELD_OUT_FRACTION, Data, Pair, as_tensors, split_held_out
+from .data import HELD_OUT_FRACTION, Data, Pair, as_tensors, split_held_out, train_and_held_out
 from .records import FORMAT, NotARunError, Record, Run, RunLoadWarning, load_run, load_runs
 from .report import (
     LAST_EPOCHS,
@@ -106,6 +106,7 @@ __all__ = [
     "register_builtin",
     "settings_name",
     "split_held_out",
+    "train_and_held_out",
     "spread",
     "summarize",
     "train_run",

@@ -138,3 +138,21 @@ def test_importing_compute_training_imports_no_model_data_or_widget_module():
             "print(t.builtin('classifier').model_name, t.builtin('autoencoder').model_name)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.splitlines() == ["", "SeedCNN ConvAutoencoder"]
+
+
+def test_train_and_held_out_tells_a_pair_of_sets_from_images_and_labels():
+    from convis_widgets.compute.training import train_and_held_out
+
+    images, labels = torch.rand(6, 1, 4, 4), torch.arange(6) % 2
+    one = ImageDataset(images, labels, ["a", "b"], "one")
+    two = ImageDataset(images[:2], labels[:2], ["a", "b"], "two")
+
+    def same(got, want):
+        return len(got) == len(want) and all(g is w for g, w in zip(got, want, strict=True))
+
+    assert same(train_and_held_out((one, two)), (one, two))
+    assert same(train_and_held_out(one), (one, None))
+    pair = (images, labels)  # images and their labels: one set
+    assert same(train_and_held_out(pair), (pair, None))
+    held_out = images[:2]
+    assert same(train_and_held_out((images, held_out)), (images, held_out))  # an autoencoder's two sets

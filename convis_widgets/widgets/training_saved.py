@@ -1,0 +1,99 @@
+"""Saved comparisons of a `TrainingComparison`: listed newest first by the date their folder's
+name ends with, loaded back as they were shown live, and timed (the pace a new run is told)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import ipywidgets as w
+
+from ..compute.training import Record, Run, load_runs
+from .base import ConvisWidget
+from .labels import shorten_middle
+
+LABEL_CHARS = 40  # a saved comparison's name in the dropdown, cut in the middle (fits at 900 px)
+_DATE = re.compile(r"(\d{8}-\d{6})(?:-(\d+))?$")
+
+
+
+def _saved_folders(home: Path) -> list[Path]:
+    """Folders under ``home`` (one data set's folder) holding saved runs, newest first (by the date
+    their name ends with)."""
+    if not home.is_dir():
+        return []
+    folders = {p.parent for p in home.rglob("*.json")}
+
+    def when(folder: Path) -> tuple[str, int, str]:
+        found = _DATE.search(folder.name)
+        return (found.group(1), int(found.group(2) or 1), folder.name) if found else ("", 0, folder.name)
+
+    return sorted(folders, key=when, reverse=True)
+
+
+class SavedComparisons(ConvisWidget):
+    """The saved-comparison part of a `TrainingComparison`: its "saved comparisons" list, Load, and
+    the pace of the latest saved run; the widget supplies what is declared here without a value."""
+
+    kind: str
+    saved_dropdown: w.Dropdown
+    runs: list[Run]
+    _paces: dict[Path, float | None]
+
+    def _home(self) -> Path:
+        """The folder of the current kind and data set's saved comparisons (the widget's own)."""
+        raise NotImplementedError(f"{type(self).__name__} has no folder of saved comparisons")
+
+    def _reset(self, runs: list[Run], title: str) -> None:
+        """Lay the views out for ``runs`` (the widget's own)."""
+        raise NotImplementedError(f"{type(self).__name__} has no views to lay out")
+
+    def _show(self, record: Record, runs: list[Run]) -> None:
+        """Show one record of ``runs`` (the widget's own)."""
+        raise NotImplementedError(f"{type(self).__name__} has no views to show a record in")
+
+    def _finish(self, runs: list[Run], how: str) -> None:
+        """The table, verdict and status once ``runs`` are over (the widget's own)."""
+        raise NotImplementedError(f"{type(self).__name__} has no table to finish")
+
+    def _pace(self) -> float | None:
+        """Seconds per epoch of one run in the latest saved comparison of this data set (None if none)."""
+        folders = [Path(f) for _, f in self.saved_dropdown.options]
+        if not folders:
+            return None
+        if folders[0] not in self._paces:
+            epochs = [(r.last_epoch.elapsed, r.last_epoch.epoch) for r in load_runs(folders[0])
+                      if r.last_epoch is not None and r.last_epoch.epoch > 0]
+            seconds, count = sum(t for t, _ in epochs), sum(e for _, e in epochs)
+            self._paces[folders[0]] = seconds / count if count else None
+        return self._paces[folders[0]]
+
+    def _list_saved(self) -> None:
+        """List the saved comparisons of the current kind and data set, newest first and chosen."""
+        folders = _saved_folders(self._home())
+        self.saved_dropdown.options = [(shorten_middle(f.name, LABEL_CHARS), str(f)) for f in folders]
+        if folders:
+            self.saved_dropdown.value = str(folders[0])
+
+    def load(self, folder: str | os.PathLike[str] | None = None) -> list[Run]:
+        """Show saved runs as they were shown live: curves, filters, probe, table and verdict (a folder of
+        them; default: the one chosen under "saved comparisons")."""
+        chosen = folder if folder is not None else self.saved_dropdown.value
+        if chosen is None:
+            raise FileNotFoundError(f"no saved comparison of a {self.kind} on this data under {self._home()}")
+        runs = load_runs(chosen)
+        if not runs:
+            raise FileNotFoundError(f"no saved runs in {chosen}")
+        self.runner.cancel()
+        self._clear_error()
+        c = runs[0].config
+        self._reset(runs, f"saved: {c['kind']} on {c['data']}")
+        self.runs = runs
+        for run in runs:
+            for record in run.records:
+                self._show(record, runs)
+        self._finish(runs, f"loaded {Path(chosen).name}")
+        return runs
+
+
