@@ -86,7 +86,8 @@ def test_click_on_a_gallery_tile_opens_that_map_alone(lab_server, page, artifact
     root.locator(".convis-mode button", has_text="layer gallery").click()
     assert kernel_value(page, "fv.mode", "gallery") == "gallery"
     root.locator(".convis-start button, button.convis-start").first.click()
-    assert run_in_kernel(page, "print(fv.wait(120), fv.gallery.channels)") == "True [8, 9, 10, 11, 12, 13, 14, 15]"
+    done = run_in_kernel(page, "print(fv.wait(120), fv.gallery.channels)")
+    assert done == "True [8, 9, 10, 11, 12, 13, 14, 15]"
     # where the tile of map 13 (the sixth of maps 8-15) is drawn, read from the view, in figure pixels
     where = run_in_kernel(page, (
         "fig = fv.gallery_figure; fig.canvas.draw(); view = fv.gallery_view\n"
@@ -104,5 +105,6 @@ def test_click_on_a_gallery_tile_opens_that_map_alone(lab_server, page, artifact
     assert kernel_value(page, "fv.mode", "single") == "single"
     page.wait_for_function(f"document.querySelector('{VISUALIZER} .convis-status')"
                            ".textContent.includes('map 13 of')")
-    assert run_in_kernel(page, "print(fv.objective, fv.layer == fv.gallery_layer, fv.index)") == "channel True 13"
+    opened = run_in_kernel(page, "print(fv.objective, fv.layer == fv.gallery_layer, fv.index)")
+    assert opened == "channel True 13"
     root.screenshot(path=str(artifacts / "gallery-tile-opened.png"))
