@@ -17,7 +17,6 @@ LABEL_CHARS = 40  # a saved comparison's name in the dropdown, cut in the middle
 _DATE = re.compile(r"(\d{8}-\d{6})(?:-(\d+))?$")
 
 
-
 def _saved_folders(home: Path) -> list[Path]:
     """Folders under ``home`` (one data set's folder) holding saved runs, newest first (by the date
     their name ends with)."""

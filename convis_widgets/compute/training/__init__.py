@@ -106,9 +106,9 @@ __all__ = [
     "register_builtin",
     "settings_name",
     "split_held_out",
-    "train_and_held_out",
     "spread",
     "summarize",
+    "train_and_held_out",
     "train_run",
     "verdict",
 ]

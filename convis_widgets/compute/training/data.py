@@ -56,11 +56,13 @@ def as_tensors(data: Data, what: str = "data") -> tuple[torch.Tensor, torch.Tens
 def train_and_held_out(data: Data | tuple[Data, Data]) -> tuple[Data, Data | None]:
     """A user's data as (training set, held-out set or None): a (train, held-out) pair of sets, or
     one set; an (images, labels) pair of tensors is one set, not two."""
-    images_and_labels = (isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], torch.Tensor)
-                         and data[0].ndim == 4 and isinstance(data[1], torch.Tensor) and data[1].ndim == 1)
-    if isinstance(data, tuple) and len(data) == 2 and not images_and_labels:
-        return data[0], data[1]
-    return cast(Data, data), None  # one set, of any of its forms
+    if not isinstance(data, tuple) or len(data) != 2:
+        return data, None
+    first, second = data
+    if isinstance(first, torch.Tensor) and first.ndim == 4 and isinstance(second, torch.Tensor) \
+            and second.ndim == 1:
+        return cast(Data, data), None  # images and their labels
+    return first, second
 
 
 def check_labels(labels: torch.Tensor, num_classes: int | None, what: str, source: str = "", *,
