@@ -96,11 +96,12 @@ def test_click_on_a_gallery_tile_opens_that_map_alone(lab_server, page, artifact
         "x, y = view.ax.transData.transform((col * (w_ + 1) + w_ // 2, row * (h + 1) + h // 2))\n"
         "print(x, fig.bbox.height - y, fig.bbox.width)"))
     x, y, width = (float(v) for v in where.split())
+    # the screenshot first: taking it scrolls the page, which would leave the canvas box stale
+    root.screenshot(path=str(artifacts / "gallery-before-tile-click.png"))
     canvas = root.locator(".convis-gallery-view .jupyter-matplotlib canvas").first
     canvas.scroll_into_view_if_needed()
     box = canvas.bounding_box()
     scale = box["width"] / width
-    root.screenshot(path=str(artifacts / "gallery-before-tile-click.png"))
     page.mouse.click(box["x"] + x * scale, box["y"] + y * scale)
     assert kernel_value(page, "fv.mode", "single") == "single"
     page.wait_for_function(f"document.querySelector('{VISUALIZER} .convis-status')"
