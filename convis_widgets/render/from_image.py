@@ -46,7 +46,8 @@ class FromImageView:
         self.ax_now.set_title(title, fontsize=9)
 
     def show_curve(self, steps: Sequence[int], values: Sequence[float], changed: Sequence[int]) -> None:
-        """The objective's value per step, a marker where a live setting was taken up."""
+        """The value the run follows, per step (the objective, or the inversion's distance), and a
+        marker where a live setting was taken up."""
         self.curve.set_data(np.asarray(steps), np.asarray(values))
         lookup = dict(zip(steps, values, strict=True))
         marks = [(s, lookup[s]) for s in changed if s in lookup]

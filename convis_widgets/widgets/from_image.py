@@ -64,7 +64,7 @@ class ImageRun(LayerPicker):
             self.set_trait(name, getattr(defaults, name))
         self.result: optvis.Step | None = None  # what the last run reached (kept on Stop)
         self.live: optvis.Settings | None = None
-        self.history: tuple[list[int], list[float]] = ([], [])
+        self.history: tuple[list[int], list[float]] = ([], [])  # (steps, what the curve plots)
         self.changes: list[tuple[int, str, Any]] = []  # (step, setting, value) taken up mid-run
 
         self.layer_dropdown = self._control("layer", w.Dropdown(description="layer"))
@@ -117,6 +117,10 @@ class ImageRun(LayerPicker):
     def _value_text(self, value: float) -> str:
         return f"objective {value:.4g}"
 
+    def _curve_value(self, value: float) -> float:
+        """What the curve plots of the loop's value (the objective it raises, by default)."""
+        return value
+
     def _settings(self) -> optvis.Settings:
         return optvis.Settings().replace(**{**self.DEFAULTS, **{n: getattr(self, n) for n in SETTINGS}},
                                          report=1)
@@ -144,7 +148,7 @@ class ImageRun(LayerPicker):
 
         for record in self._iterate(live, lambda: job.cancelled, on_step):
             steps.append(record.step)
-            values.append(float(record.value[0]))
+            values.append(self._curve_value(float(record.value[0])))
             self.result = record
             now = time.perf_counter()
             if record.done or now - last >= DRAW_EVERY_S:
@@ -170,7 +174,7 @@ class FeatureInversion(ImageRun):
     layer keeps of the image, and what it throws away. L2 and total variation keep it natural."""
 
     DEFAULTS = from_image.INVERSION_DEFAULTS
-    CURVE = "minus the feature distance"
+    CURVE = "feature distance (0: the layer sees your image)"
 
     def _usable(self, info: LayerInfo) -> bool:
         return len(info.output_shape) in (1, 3)
@@ -188,6 +192,9 @@ class FeatureInversion(ImageRun):
 
     def _value_text(self, value: float) -> str:
         return f"feature distance {-value:.2g} (0: the layer cannot tell it from your image)"
+
+    def _curve_value(self, value: float) -> float:
+        return -value  # the loop raises minus the distance; a reader follows the distance falling
 
     def distance(self) -> float | None:
         """The relative feature distance the last run reached (None before a run)."""
@@ -207,8 +214,9 @@ class DeepDream(ImageRun):
     CURVE = "objective (higher = stronger)"
 
     def _own_controls(self) -> list[w.Widget]:
-        box = w.BoundedIntText(min=-1, max=MAX_MAPS, description="map", tooltip="-1: the whole layer",
-                               layout=w.Layout(width="9.5em"), style={"description_width": "auto"})
+        box = w.BoundedIntText(min=-1, max=MAX_MAPS, description="map (-1: all)",
+                               tooltip="-1: the whole layer", layout=w.Layout(width="13em"),
+                               style={"description_width": "auto"})
         return [self._control("channel", box)]
 
     def _maps(self, layer: str) -> int:

@@ -107,6 +107,22 @@ def settled_canvas(page, selector: str) -> str:
 WIDGET_ROOTS = ".convis-widget"
 """Every convis widget in the page (the base widget tags each one)."""
 
+# every ipympl canvas of the page's convis widgets, as one string (their pictures and sizes)
+PICTURES_JS = """(roots) => [...document.querySelectorAll(roots + ' .jupyter-matplotlib canvas')]
+  .map(c => c.width + 'x' + c.height + c.toDataURL()).join('|')"""
+
+
+def settled_pictures(page, tries: int = 25) -> None:
+    """Wait until two looks 400 ms apart see the same pictures in every widget (a figure zoomed to a
+    new width is redrawn by the kernel a moment after its canvas is resized), for at most `tries` looks."""
+    last = page.evaluate(PICTURES_JS, WIDGET_ROOTS)
+    for _ in range(tries):
+        page.wait_for_timeout(400)
+        now = page.evaluate(PICTURES_JS, WIDGET_ROOTS)
+        if now == last:
+            return
+        last = now
+
 # What a reader would see cut: for each shown convis widget, every label, readout, button and toggle
 # whose text is wider than its box (scrollWidth > clientWidth), every dropdown option wider than its
 # select's text room (measured in the select's own font: a select never scrolls), toggle groups whose
@@ -264,6 +280,7 @@ def assert_nothing_cut(page, artifacts: Path, notebook: str) -> None:
         for width in FIT_WIDTHS:
             page.set_viewport_size({"width": width, "height": 1400})
             page.wait_for_timeout(600)  # the notebook reflows
+            settled_pictures(page)  # so that the screenshots show the figures redrawn at this width
             found[width] = cut_controls(page, figures=width in FIGURE_WIDTHS)
             page.screenshot(path=str(artifacts / f"fit-{stem}-{width}px.png"))
             for k, root in enumerate(page.locator(WIDGET_ROOTS).all()):

@@ -20,6 +20,7 @@ CHECKED_ELSEWHERE = {
     "02_feature_visualization.ipynb": "test_feature_visualizer_in_lab.py",
     "03_occlusion_and_saliency.ipynb": "test_occlusion_in_lab.py",
     "04_training_comparison.ipynb": "test_training_in_lab.py",
+    "06_units_and_the_data_set.ipynb": "test_inversion_and_dream_in_lab.py",
     "07_unit_and_feature_space.ipynb": "test_unit_inspector_in_lab.py",
     "08_latent_space.ipynb": "test_latent_explorer_in_lab.py",
 }
@@ -32,12 +33,7 @@ def test_notebooks_checked_elsewhere_are_checked_there(notebook, test_file):
         f"{test_file} no longer checks that nothing is cut in {notebook}: check it here instead")
 
 
-# notebook 06 runs minutes of inversions before its last widget: past this test's wait (left for a
-# test of its own)
-TOO_SLOW_HERE = {"06_units_and_the_data_set.ipynb"}
-
-
-RUN_HERE = [n for n in NOTEBOOKS if n not in CHECKED_ELSEWHERE.keys() | TOO_SLOW_HERE]
+RUN_HERE = [n for n in NOTEBOOKS if n not in CHECKED_ELSEWHERE]
 
 
 @pytest.mark.parametrize("notebook", RUN_HERE)

@@ -51,8 +51,10 @@ def test_inversion_runs_from_noise_to_a_close_match_and_says_so(cnn, digit):
     inv.start()
     assert inv.result is not None and inv.result.done and inv.result.step == 64
     assert inv.distance() < 0.05  # from about 1.0 at the noise start
-    steps, values = inv.history
-    assert steps[0] == 0 and values[-1] > values[0]
+    steps, distances = inv.history  # the curve plots the distance itself, falling to the last
+    assert steps[0] == 0 and distances[-1] < distances[0]
+    assert distances[-1] == pytest.approx(inv.distance())
+    assert inv.view.curve.get_ydata()[-1] == pytest.approx(inv.distance())
     assert "step 64" in inv.status.value and "ended" in inv.status.value
     shown = np.ma.filled(inv.view.im_now.get_array(), np.nan)
     np.testing.assert_allclose(shown, inv.result.images[0, 0].numpy(), atol=1e-6)
