@@ -4,22 +4,21 @@ under one lock, Start/Stop, the layer and image checks, the job runner, figures 
 
 from __future__ import annotations
 
-import functools
 import inspect
 import re
 import threading
-import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, NamedTuple, TypeVar, cast
 
 import ipywidgets as w
 from matplotlib.figure import Figure
-from traitlets import Bool, EventHandler, observe, validate
+from traitlets import Bool, observe, validate
 
 from ..compute.errors import NotSpatialError
 from ..compute.probe import resolve_layer
 from ..jobs import Job, JobRunner
+from .error_guard import ErrorGuard
 from .figures import LockedCanvas, close_canvas, close_styling, close_tree, interactive_figure
 from .labels import fit_control, fit_tree
 from .output_width import OutputWidth
@@ -41,23 +40,19 @@ class LayerRule(NamedTuple):
     error: type[ValueError] = NotSpatialError
 
 
-class ConvisWidget(w.VBox):
+class ConvisWidget(ErrorGuard, w.VBox):
     """A VBox that owns the pattern every convis widget repeats, so each widget states only its own.
 
     * its constructor's keyword arguments are its traits: unknown ones are refused (`check_keywords`);
     * each control is made, tagged ``convis-<name>`` and linked to its trait from one table (`_control`),
       as wide as its text, in rows that wrap rather than cut it (`labels.fit_tree`, on every new child);
     * every error of a validator, an observer, a button, a mouse handler or a job is shown in
-      `errors` (`_guarded`; ``@validate`` and ``@observe`` handlers are guarded when the class is made);
+      `errors` (`error_guard.ErrorGuard`);
     * one `status` line, one redraw helper under `draw_lock` (`_drawing`), Start/Stop state in one
       place (`_start_stop_buttons`, `_submit_run`), and the checks of ``layer`` and ``image_index``.
     """
 
     running = Bool(False, read_only=True, help="True while a run started with Start goes on")
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        _guard_handlers(cls)
 
     def __init__(self, **traits: Any) -> None:
         """Refuse keyword arguments that name no trait (before anything is made), then make the parts
@@ -181,46 +176,6 @@ class ConvisWidget(w.VBox):
             for figure in figures:
                 figure.canvas.draw_idle()
 
-    def _show_error(self, exc: BaseException) -> None:
-        """Show an error inside the widget, named after it, with its traceback (each error once)."""
-        if exc is self.last_error or not hasattr(self, "errors"):
-            return
-        self.last_error = exc
-        name = type(self).__name__
-        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-3))
-        self.errors.append_stderr(f"{name}: {type(exc).__name__}: {exc}\n\n{tb}")
-
-    def _clear_error(self) -> None:
-        self.last_error = None
-        self.errors.outputs = ()
-
-    def _guarded(self, action: Callable[..., Any], *, reraise: bool = True) -> Callable[..., Any]:
-        """``action`` under the error guard: what it raises is shown in the widget, then raised again
-        (not with ``reraise=False``: clicks and mouse events, whose errors would reach only the log)."""
-
-        @functools.wraps(action)
-        def guarded(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return action(*args, **kwargs)
-            except Exception as exc:  # shown in the widget, never swallowed
-                self._show_error(exc)
-                if reraise:
-                    raise
-                return None
-
-        return guarded
-
-    def _on_button(self, action: Callable[[], object]) -> Callable[..., None]:
-        """A click handler (also callable with no argument) that clears the shown error and runs
-        ``action`` under the guard: ipywidgets only writes a click handler's error to the kernel log."""
-        guarded = self._guarded(action, reraise=False)
-
-        def clicked(_button: w.Button | None = None) -> None:
-            self._clear_error()
-            guarded()
-
-        return clicked
-
     def _observe(self, handler: Callable[..., object], names: str | list[str]) -> None:
         """Observe ``names`` with ``handler`` under the guard (for observers added after the first values)."""
         self.observe(self._guarded(handler), names=names)
@@ -330,31 +285,3 @@ class ConvisWidget(w.VBox):
                 close_tree(getattr(self, part))
         close_styling(self)
         super().close()
-
-
-def _shown(func: Callable[..., Any]) -> Callable[..., Any]:
-    """A validator or observer that shows what it raises in its widget, then raises it."""
-
-    @functools.wraps(func)
-    def guarded(self: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(self, *args, **kwargs)
-        except Exception as exc:  # shown in the widget, never swallowed
-            show = getattr(self, "_show_error", None)
-            if show is not None:
-                show(exc)
-            raise
-
-    guarded.convis_guarded = True  # type: ignore[attr-defined]
-    return guarded
-
-
-def _guard_handlers(cls: type) -> None:
-    """Put every ``@validate`` and ``@observe`` handler of ``cls`` (and of its mixins) under `_shown`."""
-    for klass in cls.__mro__:
-        for handler in vars(klass).values():
-            if isinstance(handler, EventHandler) and not getattr(handler.func, "convis_guarded", False):
-                handler.func = cast(Any, _shown(handler.func))
-
-
-_guard_handlers(ConvisWidget)

@@ -19,7 +19,6 @@ from ..compute.training import (
     DEFAULT_OUT_DIR,
     HELD_OUT_FRACTION,
     KINDS,
-    LAST_EPOCHS,
     Comparison,
     Record,
     Run,
@@ -34,24 +33,13 @@ from ..compute.training import (
 from ..jobs import Job
 from ..render.training import FirstLayerView, LossView, results_table
 from .figures import LockedCanvas
-from .progress import ESTIMATING, eta_text, format_duration, total_eta_text
+from .training_progress import RunBars, parse_kernels, start_text
 from .training_saved import SavedComparisons
 
 BUILTIN = {"digits": "digits (built-in, 1x28x28)", "patches": "colour patches (built-in, 3x32x32)"}
 DEFAULT_DATA = {"classifier": "digits", "autoencoder": "patches"}
 USER = "yours"
 LOSS_NAMES = {"cross_entropy": "cross-entropy loss", "mse_loss": "mean squared error"}
-def parse_kernels(text: str) -> list[int]:
-    """'3, 9' -> [3, 9]; a clear error for anything else (the odd/size checks come with the data)."""
-    parts = [p for p in text.replace(",", " ").split() if p]
-    try:
-        kernels = [int(p.lower().split("x")[0]) for p in parts]
-    except ValueError:
-        raise ValueError(f"first-kernel sizes must be ints separated by commas, e.g. '3, 9'; got {text!r}"
-                         ) from None
-    if not kernels:
-        raise ValueError("give at least one first-kernel size, e.g. '3, 9'")
-    return kernels
 
 
 class TrainingComparison(SavedComparisons):
@@ -102,7 +90,7 @@ class TrainingComparison(SavedComparisons):
         self.comparison: Comparison | None = None
 
         self._build_controls()
-        self.progress = w.VBox()
+        self.progress = RunBars()
         self.table = self._tag(w.HTML(), "table")
         self.intro = self._tag(w.HTML(), "intro")  # what Start does, shown until the first run
         self.loss_figure = self._new_figure(figsize)
@@ -213,23 +201,9 @@ class TrainingComparison(SavedComparisons):
             n_train -= n_val
         model = "copies of your network" if self.model_fn is not None else \
             f"{builtin(self.kind).model_name} {self.kind}s"
-        sizes = " and ".join(f"{k}x{k}" for k in kernels)
         labels = {key: text for text, key in self.data_dropdown.options}
-        pace = self._pace()
-        if pace is None:
-            when = ("There is no saved comparison on this data to time it by: the time left shows once "
-                    "the first batches are timed.")
-        else:
-            when = (f"It should take about {format_duration(pace * self.epochs * len(kernels))} (at the "
-                    "pace of the latest saved comparison on this data).")
-        self.intro.value = (
-            f"<b>Start</b> trains {len(kernels)} {model} side by side, identical but for the first layer's "
-            f"kernel ({sizes}), on {html.escape(labels.get(self.dataset, self.dataset))}: {n_train:,} "
-            f"training images, {n_val:,} held out; {self.epochs} epochs of batches of {self.batch_size}, "
-            f"learning rate {self.lr:g}, seed {self.seed}. {when} The loss curves grow batch by batch; "
-            "each run's first-layer filters, its maps of a probe image and its dead channels update every "
-            "epoch; at the end a table and a verdict on the held-out loss and accuracy over the last "
-            f"{LAST_EPOCHS} epochs.")
+        self.intro.value = start_text(kernels, model, labels.get(self.dataset, self.dataset), n_train, n_val,
+                                      self.epochs, self.batch_size, self.lr, self.seed, self._pace())
 
     # --- running -------------------------------------------------------------------------
 
@@ -266,16 +240,11 @@ class TrainingComparison(SavedComparisons):
         config = runs[0].config
         self.histories = {name: [] for name in names}
         self.summaries, self.verdict = [], ""
-        bars = []
-        for name in names:
-            bar = w.FloatProgress(0.0, min=0.0, max=1.0, description=name,
-                                  layout=w.Layout(width="22em"))
-            bars.append(w.HBox([bar, w.Label("waiting")]))
         with self.draw_lock:
             self.loss_view.reset(names, title, accuracy=config["kind"] == "classifier",
                                  loss_name=LOSS_NAMES.get(config["loss"], f"{config['loss']} loss"))
             self.layer_view.reset(names, runs[0].probe_image)
-            self.progress.children = bars
+            self.progress.reset(names)
             self.table.value = ""
         self.intro.layout.display = "none"
         for canvas in self._view_canvases:
@@ -300,28 +269,13 @@ class TrainingComparison(SavedComparisons):
                 self.layer_view.update(record.run, record.filters, probe=record.probe,
                                        probe_is_image=run.config["kind"] == "autoencoder",
                                        frac_zero=record.frac_zero, dead=record.dead, epoch=record.epoch)
-        self._progress(record, runs)
-
-    def _progress(self, record: Record, runs: list[Run]) -> None:
-        names = [r.name for r in runs]
-        box = self.progress.children[names.index(record.run)]
-        bar, label = box.children
-        eta = eta_text(record.step, record.total_steps, record.elapsed)
-        loss = "" if record.val_loss is None else f", held-out loss {record.val_loss:.4f}"
-        bar.value = record.progress
-        label.value = f"epoch {record.epoch}/{runs[0].config['epochs']}{loss}" + (f", {eta}" if eta else "")
-        lasts = [self.histories[n][-1] for n in names if self.histories[n]]
-        unstarted = [(0.0, 1.0, 0.0)] * (len(names) - len(lasts))
-        left = total_eta_text([(r.step, r.total_steps, r.elapsed) for r in lasts] + unstarted)
-        left += " for all of them" if left not in ("", ESTIMATING) else ""
-        self._set_status(f"training {len(names)} runs interleaved" + (f": {left}" if left else ""))
+        lasts = [self.histories[r.name][-1] for r in runs if self.histories[r.name]]
+        self._set_status(self.progress.show(record, run.config["epochs"], lasts))
 
     def _finish(self, runs: list[Run], how: str) -> None:
         self.summaries = [summarize(r) for r in runs if r.last_epoch is not None]
         self.verdict = verdict(self.summaries)
-        for run, box in zip(runs, self.progress.children, strict=False):
-            label = box.children[1]
-            label.value = f"{run.status}" + (f": {run.reason}" if run.reason else "")
+        self.progress.finish(runs)
         folder = runs[0].path.parent if runs and runs[0].path is not None else None
         self.table.value = results_table(self.summaries, self.verdict)
         where = f"; saved in {folder}" if folder is not None else ""

@@ -63,9 +63,14 @@ def test_start_draws_every_record_and_ends_with_a_table(small_digits, tmp_path, 
     cmp = TrainingComparison(data=small_digits, epochs=3, out_dir=tmp_path)
     assert cmp.dataset == "yours" and cmp.data_dropdown.value == "yours"
     labels = []
-    real_progress = cmp._progress
-    cmp._progress = lambda record, runs: (real_progress(record, runs),
-                                          labels.append(cmp.progress.children[0].children[1].value))
+    real_show = cmp.progress.show
+
+    def show(*args):
+        status = real_show(*args)
+        labels.append(cmp.progress.children[0].children[1].value)
+        return status
+
+    cmp.progress.show = show
     cmp.start_button.click()
     assert cmp.last_error is None
     assert {name: [r.epoch for r in h] for name, h in cmp.histories.items()} == {
