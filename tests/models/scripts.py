@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from convis_widgets.models.training import SHIPPED_CPU_KERNELS
@@ -26,3 +27,17 @@ def trained_by_script(module: str, out: Path, timeout_s: float = 400) -> tuple[d
 def same_weights(trained: dict[str, torch.Tensor], shipped: dict[str, torch.Tensor]) -> bool:
     """Whether two state dicts hold the same tensors, bit for bit."""
     return trained.keys() == shipped.keys() and all(torch.equal(trained[k], shipped[k]) for k in shipped)
+
+
+def _pinned_torch() -> str:
+    """The torch version of constraints.txt, which the shipped weights were trained with."""
+    constraints = Path(__file__).resolve().parents[2] / "constraints.txt"
+    return next(line.split("==")[1].strip() for line in constraints.read_text().splitlines()
+                if line.startswith("torch=="))
+
+
+PINNED_TORCH = _pinned_torch()
+needs_pinned_torch = pytest.mark.skipif(
+    torch.__version__.split("+")[0] != PINNED_TORCH,
+    reason=f"bit for bit only with the pinned torch {PINNED_TORCH} (constraints.txt): other releases may "
+           "draw other dropout noise from the same seed (2.3.1 does) or round conv sums differently")

@@ -17,7 +17,7 @@ from convis_widgets.models import (
     train_digits_cnn,
     train_seed_cnn,
 )
-from tests.models.scripts import same_weights, trained_by_script
+from tests.models.scripts import needs_pinned_torch, same_weights, trained_by_script
 
 TRAINERS = [train_digits_cnn, train_seed_cnn]
 
@@ -95,6 +95,7 @@ def test_pretrained_first_layer_is_smoother_than_random() -> None:
     assert untrained.mean < trained.mean - 0.2 and "noisy" in untrained.verdict
 
 
+@needs_pinned_torch
 def test_the_training_script_reproduces_the_shipped_weights_bit_for_bit(tmp_path) -> None:
     trained, printed = trained_by_script("convis_widgets.models.train_pretrained", tmp_path / "cnn.pt")
     assert "epoch  20/20" in printed and "test accuracy 98.70%" in printed, printed

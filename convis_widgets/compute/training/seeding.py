@@ -31,10 +31,51 @@ _T = torch.Tensor
 _TAKES_GENERATOR = frozenset({
     _T.uniform_, _T.normal_, _T.bernoulli_, _T.bernoulli, _T.random_, _T.exponential_, _T.cauchy_,
     _T.log_normal_, _T.geometric_, _T.multinomial,
-    torch.rand, torch.randn, torch.randint, torch.randperm, torch.rand_like, torch.randn_like,
-    torch.randint_like, torch.bernoulli, torch.normal, torch.multinomial, torch.poisson,
-    torch.rrelu, torch.rrelu_,
+    torch.rand, torch.randn, torch.randint, torch.randperm, torch.bernoulli, torch.normal,
+    torch.multinomial, torch.poisson, torch.rrelu, torch.rrelu_,
 })
+
+
+def _like(draw: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+    """A ``*_like`` call as ATen writes it (``empty_like`` then an in-place draw from ``generator``),
+    for torch releases whose ``rand_like``, ``randn_like`` and ``randint_like`` take no ``generator=``."""
+
+    def like(input: torch.Tensor, *args: Any, generator: torch.Generator, dtype: torch.dtype | None = None,
+             layout: torch.layout | None = None, device: Any = None, requires_grad: bool = False,
+             memory_format: torch.memory_format = torch.preserve_format, **kwargs: Any) -> torch.Tensor:
+        out = torch.empty_like(input, dtype=dtype, layout=layout, device=device,
+                               memory_format=memory_format)
+        return draw(out, *args, generator=generator, **kwargs).requires_grad_(requires_grad)
+
+    return like
+
+
+def _randint_into(out: torch.Tensor, low: int, high: int | None = None, *,
+                  generator: torch.Generator) -> torch.Tensor:
+    """``out`` filled as ``randint_like(x, high)`` or ``randint_like(x, low, high)`` fill it."""
+    return out.random_(0, low, generator=generator) if high is None else \
+        out.random_(low, high, generator=generator)
+
+
+def _takes_generator(func: Callable[..., torch.Tensor]) -> bool:
+    try:
+        func(torch.zeros(1), generator=torch.Generator())
+    except TypeError:
+        return False
+    return True
+
+
+LIKE_DRAWS: dict[Callable[..., torch.Tensor], Callable[..., torch.Tensor]] = {
+    torch.rand_like: lambda out, generator: out.uniform_(0, 1, generator=generator),
+    torch.randn_like: lambda out, generator: out.normal_(0, 1, generator=generator),
+    torch.randint_like: _randint_into,
+}
+"""ATen's in-place draw behind each ``*_like`` call."""
+_LIKE: dict[Callable[..., torch.Tensor], Callable[..., torch.Tensor]] = {}
+if _takes_generator(torch.rand_like):  # newer torch: the *_like calls take generator= themselves
+    _TAKES_GENERATOR |= frozenset(LIKE_DRAWS)
+else:
+    _LIKE = {func: _like(draw) for func, draw in LIKE_DRAWS.items()}
 _ALPHA = 1.7580993408473766  # SELU's negative saturation, as in ATen's alpha dropout
 
 
@@ -174,6 +215,10 @@ class SeededRandom(TorchFunctionMode):
         if func in _NATIVE:
             x, p, train = (*args, *(kwargs[n] for n in ("input", "p", "train")[len(args):]))
             return _NATIVE[func](x, p, train, self.generator(x.device))
+        if func in _LIKE and kwargs.get("generator") is None:
+            x = args[0] if args else kwargs["input"]
+            device = kwargs.get("device") or x.device
+            return _LIKE[func](*args, **{**kwargs, "generator": self.generator(torch.device(device))})
         if kwargs.get("generator", 0) is None or (func in _TAKES_GENERATOR and "generator" not in kwargs):
             device = _device_of(args, kwargs)
             if device.type != "meta":

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from convis_widgets.compute.training import SeededRandom
+from convis_widgets.compute.training import SeededRandom, seeding
 
 X = torch.randn(6, 5, 7, 7, generator=torch.Generator().manual_seed(0))
 
@@ -37,6 +37,9 @@ CALLS = {
     "Tensor.bernoulli_": lambda: torch.empty(9).bernoulli_(0.3),
     "torch.rand": lambda: torch.rand(4),
     "torch.randn_like": lambda: torch.randn_like(X),
+    "torch.rand_like": lambda: torch.rand_like(X, dtype=torch.float64),
+    "torch.randint_like high": lambda: torch.randint_like(X, 9),
+    "torch.randint_like low high": lambda: torch.randint_like(X, 3, 9),
     "torch.randperm": lambda: torch.randperm(10),
     "torch.randint": lambda: torch.randint(0, 5, (4,)),
     "torch.normal": lambda: torch.normal(0.0, 1.0, (3,)),
@@ -57,6 +60,21 @@ def test_draws_equal_torchs_own_after_manual_seed_and_leave_the_global_generator
         got = [call(), call()]
     assert all(torch.equal(a, b) for a, b in zip(expected, got, strict=True))
     assert torch.equal(torch.get_rng_state(), state)
+
+
+LIKE_CALLS = ["torch.randn_like", "torch.rand_like", "torch.randint_like high", "torch.randint_like low high"]
+
+
+@pytest.mark.parametrize("name", LIKE_CALLS)
+def test_like_calls_draw_the_same_where_torch_gives_them_no_generator(name, monkeypatch):
+    """torch releases before about 2.10 have no generator= on rand_like, randn_like and randint_like:
+    there the mode draws as ATen does (empty_like, then an in-place draw), which gives the same values."""
+    monkeypatch.setattr(seeding, "_TAKES_GENERATOR", seeding._TAKES_GENERATOR - set(seeding.LIKE_DRAWS))
+    monkeypatch.setattr(seeding, "_LIKE", {f: seeding._like(d) for f, d in seeding.LIKE_DRAWS.items()})
+    test_draws_equal_torchs_own_after_manual_seed_and_leave_the_global_generator_alone(name)
+    with SeededRandom(7):
+        drawn = torch.randn_like(X, requires_grad=True)
+    assert drawn.requires_grad and drawn.shape == X.shape
 
 
 def test_gradients_through_routed_dropout_are_torchs():
