@@ -14,6 +14,7 @@ generator (e.g. ``F.gumbel_softmax``) still use the global generator.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import warnings
@@ -57,9 +58,12 @@ def _randint_into(out: torch.Tensor, low: int, high: int | None = None, *,
         out.random_(low, high, generator=generator)
 
 
-def _takes_generator(func: Callable[..., torch.Tensor]) -> bool:
+@functools.cache
+def _like_takes_generator() -> bool:
+    """Whether this torch's ``*_like`` calls take ``generator=`` (asked at first use, not at import:
+    a training script caps torch's CPU kernels before their first use)."""
     try:
-        func(torch.zeros(1), generator=torch.Generator())
+        torch.rand_like(torch.zeros(1), generator=torch.Generator())
     except TypeError:
         return False
     return True
@@ -71,11 +75,7 @@ LIKE_DRAWS: dict[Callable[..., torch.Tensor], Callable[..., torch.Tensor]] = {
     torch.randint_like: _randint_into,
 }
 """ATen's in-place draw behind each ``*_like`` call."""
-_LIKE: dict[Callable[..., torch.Tensor], Callable[..., torch.Tensor]] = {}
-if _takes_generator(torch.rand_like):  # newer torch: the *_like calls take generator= themselves
-    _TAKES_GENERATOR |= frozenset(LIKE_DRAWS)
-else:
-    _LIKE = {func: _like(draw) for func, draw in LIKE_DRAWS.items()}
+_LIKE = {func: _like(draw) for func, draw in LIKE_DRAWS.items()}
 _ALPHA = 1.7580993408473766  # SELU's negative saturation, as in ATen's alpha dropout
 
 
@@ -215,11 +215,12 @@ class SeededRandom(TorchFunctionMode):
         if func in _NATIVE:
             x, p, train = (*args, *(kwargs[n] for n in ("input", "p", "train")[len(args):]))
             return _NATIVE[func](x, p, train, self.generator(x.device))
-        if func in _LIKE and kwargs.get("generator") is None:
+        if func in _LIKE and kwargs.get("generator") is None and not _like_takes_generator():
             x = args[0] if args else kwargs["input"]
             device = kwargs.get("device") or x.device
             return _LIKE[func](*args, **{**kwargs, "generator": self.generator(torch.device(device))})
-        if kwargs.get("generator", 0) is None or (func in _TAKES_GENERATOR and "generator" not in kwargs):
+        takes = func in _TAKES_GENERATOR or func in _LIKE
+        if kwargs.get("generator", 0) is None or (takes and "generator" not in kwargs):
             device = _device_of(args, kwargs)
             if device.type != "meta":
                 kwargs = {**kwargs, "generator": self.generator(device)}

@@ -69,8 +69,7 @@ LIKE_CALLS = ["torch.randn_like", "torch.rand_like", "torch.randint_like high", 
 def test_like_calls_draw_the_same_where_torch_gives_them_no_generator(name, monkeypatch):
     """torch releases before about 2.10 have no generator= on rand_like, randn_like and randint_like:
     there the mode draws as ATen does (empty_like, then an in-place draw), which gives the same values."""
-    monkeypatch.setattr(seeding, "_TAKES_GENERATOR", seeding._TAKES_GENERATOR - set(seeding.LIKE_DRAWS))
-    monkeypatch.setattr(seeding, "_LIKE", {f: seeding._like(d) for f, d in seeding.LIKE_DRAWS.items()})
+    monkeypatch.setattr(seeding, "_like_takes_generator", lambda: False)
     test_draws_equal_torchs_own_after_manual_seed_and_leave_the_global_generator_alone(name)
     with SeededRandom(7):
         drawn = torch.randn_like(X, requires_grad=True)
