@@ -216,9 +216,7 @@ class SeededRandom(TorchFunctionMode):
             x, p, train = (*args, *(kwargs[n] for n in ("input", "p", "train")[len(args):]))
             return _NATIVE[func](x, p, train, self.generator(x.device))
         if func in _LIKE and kwargs.get("generator") is None and not _like_takes_generator():
-            x = args[0] if args else kwargs["input"]
-            device = kwargs.get("device") or x.device
-            return _LIKE[func](*args, **{**kwargs, "generator": self.generator(torch.device(device))})
+            return _LIKE[func](*args, **{**kwargs, "generator": self.generator(_device_of(args, kwargs))})
         takes = func in _TAKES_GENERATOR or func in _LIKE
         if kwargs.get("generator", 0) is None or (takes and "generator" not in kwargs):
             device = _device_of(args, kwargs)
