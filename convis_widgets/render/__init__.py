@@ -244,7 +244,7 @@ class FilterView:
         self.threshold_line = self.ax_smooth.axhline(0.0, color=NOISY_COLOR, ls="--", lw=1,
                                                      label="noisy below")
         self.ax_smooth.set_xlabel("filter")
-        self.ax_smooth.set_title("smoothness (lag-1 autocorrelation)", fontsize=9)
+        self.ax_smooth.set_title("smoothness\n(lag-1 autocorrelation)", fontsize=9)
         self.ax_smooth.set_ylim(-1.05, 1.05)
         self.weights: np.ndarray = np.zeros((0, 1, 1))
         self.im.set_mouseover(False)
@@ -297,7 +297,7 @@ class FilterView:
         self.ax_smooth.set_xlim(-1, max(len(smoothness), 1))
         scored = bool(np.isfinite(smoothness).any())
         self.threshold_line.set_visible(scored)
-        self.ax_smooth.set_title("smoothness (lag-1 autocorrelation)" if scored
+        self.ax_smooth.set_title("smoothness\n(lag-1 autocorrelation)" if scored
                                  else "smoothness: none for 1x1 kernels", fontsize=9)
 
     def describe(self, x: float, y: float) -> str:

@@ -9,6 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from . import PADDING_ON_GREY, _bare, _cmap, _set_image, image_for_display
+from .legends import corner_away_from, legend_of_shown
 
 
 class FromImageView:
@@ -27,12 +28,11 @@ class FromImageView:
                                          interpolation="nearest")
         for ax in (self.ax_given, self.ax_now):
             _bare(ax)
-        (self.curve,) = self.ax_curve.plot([], [], lw=1.5, color="#1f77b4", label=curve_label)
+        (self.curve,) = self.ax_curve.plot([], [], lw=1.5, color="#1f77b4")  # the title names it
         self.changes = self.ax_curve.scatter([], [], marker="v", s=28, color="#d62728", zorder=3,
                                              label="a setting changed")
         self.ax_curve.set_xlabel("step")
         self.ax_curve.set_title(curve_label, fontsize=9)
-        self.ax_curve.legend(fontsize=7, loc="lower right")
         self.ax_now.set_title("press Start", fontsize=9)
 
     def show_given(self, image: np.ndarray, title: str) -> None:
@@ -52,6 +52,7 @@ class FromImageView:
         lookup = dict(zip(steps, values, strict=True))
         marks = [(s, lookup[s]) for s in changed if s in lookup]
         self.changes.set_offsets(np.asarray(marks, dtype=float).reshape(-1, 2))
+        legend_of_shown(self.ax_curve, fontsize=7, loc=corner_away_from(np.asarray(values)))
         if len(steps):
             self.ax_curve.relim()
             self.ax_curve.autoscale_view()

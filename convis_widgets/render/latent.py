@@ -79,15 +79,21 @@ class LatentView:
                  f"distance {distance:.1f}", fontsize=8)
         ax = self.fig.add_subplot(grid[2])
         colours = labels if labels is not None else np.zeros(len(codes_2d))
-        ax.scatter(codes_2d[:, 0], codes_2d[:, 1], c=colours, cmap="tab10", vmin=-0.5, vmax=9.5, s=3,
-                   alpha=0.6, linewidths=0)
+        points = ax.scatter(codes_2d[:, 0], codes_2d[:, 1], c=colours, cmap="tab10", vmin=-0.5, vmax=9.5,
+                            s=3, alpha=0.6, linewidths=0)
+        if labels is not None:  # the colour key: one step per label
+            key = self.fig.colorbar(points, ax=ax, ticks=range(10), fraction=0.06, pad=0.03, aspect=25)
+            if key.solids is not None:
+                key.solids.set_alpha(1.0)  # the key at full colour, the points see-through
+            key.set_label("label", fontsize=7)
+            key.ax.tick_params(labelsize=6, length=0)
         ax.scatter([point_2d[0]], [point_2d[1]], s=110, marker="*",
                    color=FAR_COLOR if far else SELECTED_COLOR, edgecolors="black", linewidths=0.8, zorder=3,
                    label="the decoded code")
         ax.set_xlabel("direction 1 (s.d.)", fontsize=7)
         ax.set_ylabel("direction 2 (s.d.)", fontsize=7)
         ax.tick_params(labelsize=6)
-        ax.set_title("training codes (colour: label)", fontsize=8)
+        ax.set_title("training codes" + (" (colour: label)" if labels is not None else ""), fontsize=8)
         ax.legend(fontsize=6, loc="upper right")
         self.ax_scatter = ax
         _far_legend(self.fig, threshold, quantile)

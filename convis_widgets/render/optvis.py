@@ -8,11 +8,13 @@ from pathlib import Path
 import numpy as np
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
+from matplotlib.legend import Legend
 from matplotlib.patches import Patch
 from matplotlib.text import Text
 
 from . import DEAD_COLOR, PADDING_ON_GREY, _bare, _cmap, _set_image, cell_outlines, new_figure, save_png
 from .grid import channel_grid, grid_cell, grid_shape
+from .legends import corner_away_from, legend_of_shown
 
 Snapshot = tuple[int, np.ndarray]  # (step, image (C, H, W))
 
@@ -67,7 +69,7 @@ class OptvisView:
         self.im = self.ax_img.imshow(np.zeros((1, 1)), cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
         self.strip_ims = [ax.imshow(np.full((1, 1), np.nan), cmap=cmap, vmin=0, vmax=1,
                                     interpolation="nearest") for ax in self.ax_strip]
-        (self.curve,) = self.ax_curve.plot([], [], lw=1.5, color="#1f77b4", label="objective")
+        (self.curve,) = self.ax_curve.plot([], [], lw=1.5, color="#1f77b4")  # the title names it
         self.reference = self.ax_curve.axhline(np.nan, color="#2ca02c", ls="--", lw=1,
                                                label="best in data set")
         self.marks = self.ax_curve.scatter([], [], s=14, color="#ff7f0e", zorder=3, label="snapshots")
@@ -77,7 +79,6 @@ class OptvisView:
         self.ax_curve.add_collection(self.changes, autolim=False)
         self.ax_curve.set_xlabel("step")
         self.ax_curve.set_title("objective (higher = stronger response)", fontsize=9)
-        self.ax_curve.legend(fontsize=7, loc="lower right")
         self.waiting = self.ax_img.text(
             0.5, 0.5, "Start grows, from noise,\nthe picture that drives\nthis target; its curve\nand "
             "snapshots appear\nbeside and below it", transform=self.ax_img.transAxes, ha="center",
@@ -102,6 +103,12 @@ class OptvisView:
     def set_changes(self, steps: Sequence[int]) -> None:
         """A dotted vertical line at each step where a setting changed during the run."""
         self.changes.set_segments([[(s, 0.0), (s, 1.0)] for s in steps])
+        self._legend()
+
+    def _legend(self) -> None:
+        """The key of the marks drawn now (snapshots, the data set's best, settings changed), in the
+        corner the curve leaves free."""
+        legend_of_shown(self.ax_curve, fontsize=7, loc=corner_away_from(np.asarray(self.curve.get_ydata())))
 
     def set_reference(self, value: float | None) -> None:
         """A dashed line at the highest activation of the map over a data set (None hides it)."""
@@ -123,6 +130,7 @@ class OptvisView:
                 ax.set_title("")
         pts = [(s, values[s]) for s, _ in shown if s in values]
         self.marks.set_offsets(np.asarray(pts, dtype=float).reshape(-1, 2))
+        self._legend()
 
     def clear(self, title: str = "press Start") -> None:
         """Back to the empty state shown before the first run, titled ``title``: only a message of what
@@ -144,6 +152,7 @@ class OptvisView:
             lo, hi = float(ys.min()), float(ys.max())
             margin = 0.05 * (hi - lo) if hi > lo else 1.0
             self.ax_curve.set_ylim(lo - margin, hi + margin)
+        self._legend()
 
 
 ACTIVE_COLOR = "#1f77b4"  # the frame of a gallery tile still being optimised
@@ -180,12 +189,11 @@ class GalleryView:
         self.message = self.ax.text(0.5, 0.5, "", transform=self.ax.transAxes, ha="center", va="center",
                                     fontsize=10, wrap=True)
         self.labels: list[Text] = []
-        handles = [Patch(facecolor="none", edgecolor=DEAD_COLOR, lw=1.2, hatch="\\\\"),
-                   Patch(facecolor="none", edgecolor=ACTIVE_COLOR, lw=1.2)]
-        self.legend = self.ax.legend(handles, ["struck out: the map never responded (its mean stayed at 0)",
-                                               "framed: still being optimised"],
-                                     loc="upper center", bbox_to_anchor=(0.5, 0.0), ncols=2, fontsize=7,
-                                     frameon=False, handlelength=1.5)
+        self.keys = {"struck": (Patch(facecolor="none", edgecolor=DEAD_COLOR, lw=1.2, hatch="\\\\"),
+                                "struck out: the map never responded (its mean stayed at 0)"),
+                     "framed": (Patch(facecolor="none", edgecolor=ACTIVE_COLOR, lw=1.2),
+                                "framed: still being optimised")}
+        self.legend: Legend | None = None
         self.geometry: tuple[int, int, int, int] = (0, 1, 1, 1)  # cells, h, w, ncols (as shown)
         self.channels: list[int] = []  # the map number of each tile
         self.mosaic = np.full((1, 1), np.nan, dtype=np.float32)
@@ -195,7 +203,7 @@ class GalleryView:
     def show_message(self, text: str) -> None:
         """No grid, only ``text`` (what Start will do): the state before a run."""
         self.im.set_visible(False)
-        self.legend.set_visible(False)
+        self._show_keys([])
         self.unresponsive_lines.set_segments([])
         self.active_lines.set_segments([])
         for label in self.labels:
@@ -233,8 +241,20 @@ class GalleryView:
         _set_image(self.ax, self.im, self.mosaic, autoscale=False)
         failed = np.flatnonzero(done & ~np.asarray(responded, dtype=bool))
         self.unresponsive_lines.set_segments(list(cell_outlines(failed, th, tw, ncols, strike=True)))
-        self.active_lines.set_segments(list(cell_outlines(np.flatnonzero(shown & ~done), th, tw, ncols)))
+        active_cells = np.flatnonzero(shown & ~done)
+        self.active_lines.set_segments(list(cell_outlines(active_cells, th, tw, ncols)))
+        self._show_keys(["struck"] * bool(failed.size) + ["framed"] * bool(active_cells.size))
         self.ax.set_title(title, fontsize=10)
+
+    def _show_keys(self, marks: list[str]) -> None:
+        """A legend below the grid naming the ``marks`` drawn now ("struck", "framed"); none if none."""
+        if self.legend is not None:
+            self.legend.remove()
+            self.legend = None
+        if marks:
+            self.legend = self.ax.legend([self.keys[m][0] for m in marks], [self.keys[m][1] for m in marks],
+                                         loc="upper center", bbox_to_anchor=(0.5, 0.0), ncols=2, fontsize=7,
+                                         frameon=False, handlelength=1.5)
 
     def _new_grid(self, n: int, h: int, w: int, ncols: int, numbers: list[int], *, rgb: bool) -> None:  # noqa: PLR0913
         """An empty grid of ``n`` tiles of h x w (RGB or grey), each labelled with its map number."""
@@ -250,7 +270,6 @@ class GalleryView:
                        for k, number in enumerate(numbers) for r, c in [divmod(k, ncols)]]
         self.geometry, self.channels = (n, h, w, ncols), numbers
         self.im.set_visible(True)
-        self.legend.set_visible(True)
         self.message.set_visible(False)
         self.ax.set_frame_on(True)
 

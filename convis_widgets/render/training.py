@@ -25,6 +25,15 @@ def run_color(index: int) -> str:
     return RUN_COLORS[index % len(RUN_COLORS)]
 
 
+class PlainMinorFormatter(LogFormatter):
+    """LogFormatter's choice of which minor ticks to label, as plain numbers of two significant digits:
+    on a range under a decade matplotlib ticks linearly (0.12, 0.14, ...), which "1e-01" would repeat."""
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        """The label of the tick at ``x``: "" where LogFormatter would leave it unlabelled."""
+        return f"{x:.2g}" if super().__call__(x, pos) else ""
+
+
 class LossView:
     """Train (dashed) and held-out (solid) loss of every run against epochs on a log scale, and, for a
     classifier, each run's held-out accuracy beside it."""
@@ -51,7 +60,7 @@ class LossView:
         self.ax.set_yscale("log")
         # plain numbers (0.1, 2.2), not 10^-1 or 2.2x10^0; minor ticks labelled only on a narrow range
         self.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
-        self.ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+        self.ax.yaxis.set_minor_formatter(PlainMinorFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
         self.ax.grid(True, which="both", alpha=0.3)
         self.lines, self.accuracy_lines = {}, {}
         for i, name in enumerate(names):

@@ -38,6 +38,11 @@ def test_picture_mosaic_grey_and_rgb():
     assert rgb.shape == (4, 9, 3) and (rgb[:, 4] == 1.0).all()  # white gap between colour pictures
 
 
+def keys(ax) -> list[str]:
+    legend = ax.get_legend()
+    return [] if legend is None else [t.get_text() for t in legend.get_texts()]
+
+
 def test_optvis_view_draws_image_curve_reference_and_strip():
     view = OptvisView(new_figure((6.0, 4.0)), strip=3)
     image = np.linspace(0, 1, 64, dtype=np.float32).reshape(1, 8, 8)
@@ -54,7 +59,12 @@ def test_optvis_view_draws_image_curve_reference_and_strip():
     view.set_strip(snapshots, {0: 0.0, 1: 0.5, 2: 1.0, 4: 3.0})
     assert [ax.get_title() for ax in view.ax_strip] == ["step 1", "step 2", "step 4"]  # the last three
     np.testing.assert_array_equal(view.marks.get_offsets(), [[1, 0.5], [2, 1.0], [4, 3.0]])
+    assert keys(view.ax_curve) == ["best in data set", "snapshots"]  # no setting changed: no key for it
+    view.set_changes([2])
+    assert keys(view.ax_curve) == ["best in data set", "snapshots", "a setting changed"]
+    assert view.ax_curve.get_legend()._loc == 4  # lower right: a rising curve leaves it free
     view.clear()
+    assert view.ax_curve.get_legend() is None  # before a run: nothing to name
     assert view.ax_img.get_title() == "press Start" and len(view.curve.get_data()[0]) == 0
     assert all(ax.get_title() == "" for ax in view.ax_strip) and np.isnan(view.reference.get_ydata()[0])
 
@@ -71,6 +81,15 @@ def test_gallery_view_leaves_undone_cells_empty_and_strikes_out_silent_maps():
     assert np.isnan(shown[4:, 4:]).all()  # cell 3 not done: empty
     assert len(view.unresponsive_lines.get_segments()) == 5  # cell 1: outline and strike
     assert view.ax.get_title() == "relu3: 3 of 4 done" and view.geometry == (4, 3, 3, 2)
+    assert [t.get_text() for t in view.legend.get_texts()] == [
+        "struck out: the map never responded (its mean stayed at 0)"]
+    view.update(images, done, responded, title="relu3", active=np.array([False] * 3 + [True]))
+    assert [t.get_text() for t in view.legend.get_texts()] == [
+        "struck out: the map never responded (its mean stayed at 0)", "framed: still being optimised"]
+    view.update(images, np.ones(4, bool), np.ones(4, bool), title="relu3: all responded")
+    assert view.legend is None  # nothing struck out or framed: no key
+    view.show_message("press Start")
+    assert view.legend is None
 
 
 def test_saved_picture_gif_and_strip(tmp_path):
@@ -86,3 +105,18 @@ def test_saved_picture_gif_and_strip(tmp_path):
     with Image.open(save_strip([(0, image), (8, 1 - image)], tmp_path / "s.png")) as picture:
         strip = np.asarray(picture.convert("L"))
     assert strip.shape[1] > strip.shape[0] and strip.std() > 10
+
+
+def test_from_image_view_names_a_setting_change_only_once_there_is_one():
+    from convis_widgets.render.from_image import FromImageView
+
+    view = FromImageView(new_figure((7.0, 2.6)), curve_label="feature distance")
+    assert view.ax_curve.get_title() == "feature distance" and keys(view.ax_curve) == []
+    falling = [0.6, 0.2, 0.05, 0.01]
+    view.show_curve([0, 1, 2, 3], falling, changed=[])
+    assert keys(view.ax_curve) == []  # the title names the curve; no setting changed
+    view.show_curve([0, 1, 2, 3], falling, changed=[2])
+    assert keys(view.ax_curve) == ["a setting changed"]
+    assert view.ax_curve.get_legend()._loc == 1  # upper right: a falling curve's end is low
+    view.show_curve([0, 1, 2, 3], falling[::-1], changed=[2])
+    assert view.ax_curve.get_legend()._loc == 4  # lower right for a rising one

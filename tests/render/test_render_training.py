@@ -39,6 +39,21 @@ def test_loss_view_one_pair_of_lines_per_run():
     assert list(view.lines) == ["5x5"] and len(view.ax.get_lines()) == 2  # old lines removed
 
 
+def test_loss_axis_labels_are_distinct_plain_numbers_on_any_range():
+    """Under a decade matplotlib ticks the log axis linearly (0.12, 0.14, ...): each label must differ."""
+    for low, high in [(0.11, 0.27), (0.05, 0.6), (0.01, 2.5)]:
+        view = LossView(new_figure((8.6, 3.0)))
+        view.reset(["3x3"])
+        curve = (np.array([0.0, 1.0]), np.array([high, low]))
+        view.update("3x3", curve, curve)
+        view.ax.set_ylim(low, high)
+        view.fig.draw_without_rendering()
+        ticks = view.ax.yaxis.get_major_ticks() + view.ax.yaxis.get_minor_ticks()
+        labels = [t.label1.get_text() for t in ticks if low <= t.get_loc() <= high and t.label1.get_text()]
+        assert len(labels) >= 3 and len(set(labels)) == len(labels), (low, high, labels)
+        assert all("e" not in label for label in labels), labels
+
+
 def test_loss_view_shows_a_classifiers_held_out_accuracy_in_percent():
     fig = new_figure((8.6, 3.0))
     view = LossView(fig)

@@ -89,7 +89,7 @@ def test_one_by_one_conv_layer_shows_its_filters_with_a_note():
         np.testing.assert_allclose(g.shown, filter_images(model, "2", mode="channels")[:, 4])
         g.layer = "0"  # back to 3x3 kernels: scored again
         assert np.isfinite(g.report.smoothness).all() and "1x1" not in g.status.value
-        assert g.view.ax_smooth.get_title().startswith("smoothness (lag-1")
+        assert g.view.ax_smooth.get_title().startswith("smoothness\n(lag-1")
     finally:
         g.close()
 

@@ -48,6 +48,9 @@ def test_a_slider_moves_the_code_and_the_picture(explorer):
     assert explorer.position == [0.0, 2.5]
     assert "(+0.0, +2.5) s.d." in explorer.view.ax_decoded.get_title()
     assert png_bytes(explorer.figure) != before
+    key = explorer.view.ax_scatter.collections[0].colorbar  # the codes' colours have a key
+    assert key is not None and key.ax.get_ylabel() == "label"
+    assert [t.get_text() for t in key.ax.get_yticklabels()] == [str(d) for d in range(10)]
     explorer.position = [-1.0]
     assert [s.value for s in explorer.sliders[:3]] == [-1.0, 0.0, 0.0]
     explorer.reset()

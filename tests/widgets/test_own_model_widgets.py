@@ -130,6 +130,24 @@ def test_training_comparison_trains_the_users_network(tmp_path):
         cmp.close()
 
 
+def test_training_comparison_offers_only_data_the_users_network_takes(tmp_path):
+    x, y = torch.randn(20, 3, 16, 16), torch.arange(20) % 10
+    cmp = TrainingComparison(model_fn=lambda k: ResNet(width=4, first_kernel=k), data=(x, y),
+                             out_dir=tmp_path)
+    try:
+        assert [key for _, key in cmp.data_dropdown.options] == ["patches", "yours"]
+        assert "Not offered: the built-in digits (1 channel), since your network takes 3." in cmp.intro.value
+        with pytest.raises(ValueError, match=r"dataset must be one of \['patches', 'yours'\]; got 'digits'"
+                                             r".*digits \(1 channel\), since your network takes 3"):
+            cmp.dataset = "digits"
+        assert cmp.dataset == "yours"
+    finally:
+        cmp.close()
+    with pytest.raises(ValueError, match=r"takes 5 input channels; the built-in sets have .*pass data= "
+                                         r"with 5-channel images"):
+        TrainingComparison(model_fn=lambda k: torch.nn.Conv2d(5, 4, k), out_dir=tmp_path)
+
+
 def test_training_comparison_shows_a_model_fn_that_ignores_the_kernel(tmp_path):
     x, y = torch.randn(20, 3, 16, 16), torch.arange(20) % 10
     cmp = TrainingComparison(model_fn=lambda k: ResNet(width=4), data=(x, y), kernels="3, 5", epochs=1,
