@@ -30,15 +30,17 @@ def _register_builtins() -> None:
     """SeedCNN on the digits for "classifier", ConvAutoencoder on the colour patches for "autoencoder"."""
     from .compute.training import register_builtin
 
-    def classifier(first_kernel: int, input_shape: tuple[int, ...], num_classes: int) -> Any:
+    def classifier(first_kernel: int, input_shape: tuple[int, ...], num_classes: int, *,
+                   output_mean: tuple[float, ...] | None = None) -> Any:  # noqa: ARG001 (the registry's signature; a classifier outputs scores)
         from .models import SeedCNN
 
         return SeedCNN(input_shape[0], first_kernel, num_classes, input_shape[1])
 
-    def autoencoder(first_kernel: int, input_shape: tuple[int, ...], num_classes: int) -> Any:  # noqa: ARG001 (the registry's model_fn signature; an autoencoder has no classes)
+    def autoencoder(first_kernel: int, input_shape: tuple[int, ...], num_classes: int, *,  # noqa: ARG001 (an autoencoder has no classes)
+                    output_mean: tuple[float, ...] | None = None) -> Any:
         from .models import ConvAutoencoder
 
-        return ConvAutoencoder(input_shape[0], first_kernel, input_shape[1])
+        return ConvAutoencoder(input_shape[0], first_kernel, input_shape[1], output_mean=output_mean)
 
     def digits() -> tuple[Any, Any]:
         from .data import digits

@@ -4,6 +4,7 @@ Visualizations": 32x32 down to a 5x5 code and back."""
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -39,7 +40,8 @@ class ConvAutoencoder(EncoderDecoder):
     the decoder ends in a Sigmoid: images are in [0, 1].
     """
 
-    def __init__(self, in_channels: int = 3, first_kernel: int = 3, input_size: int = 32) -> None:
+    def __init__(self, in_channels: int = 3, first_kernel: int = 3, input_size: int = 32, *,
+                 output_mean: Sequence[float] | None = None) -> None:
         super().__init__()
         check_first_kernel(first_kernel, input_size)
         if input_size < 16 or input_size % 4:
@@ -71,6 +73,21 @@ class ConvAutoencoder(EncoderDecoder):
                 sigmoid=nn.Sigmoid(),
             )
         )
+        if output_mean is not None:
+            self.start_at(output_mean)
+
+    def start_at(self, mean: Sequence[float]) -> None:
+        """Set the last conv's bias so the untrained net outputs about ``mean`` per channel (in (0, 1)):
+        from the sigmoid's 0.5, images as dark as the digits (mean 0.13) drive every output to 0 in
+        the first steps, where the sigmoid saturates and the net stays black."""
+        values = torch.as_tensor([float(m) for m in mean])
+        if values.shape != (self.input_shape[0],) or not ((values > 0) & (values < 1)).all():
+            raise ValueError(f"output_mean must be {self.input_shape[0]} values in (0, 1), one per channel; "
+                             f"got {list(mean)}")
+        last = self.decoder.get_submodule("conv")
+        assert isinstance(last, nn.Conv2d) and last.bias is not None  # built above
+        with torch.no_grad():
+            last.bias.copy_(torch.logit(values.clamp(1e-3, 1 - 1e-3)))
 
 
 class DigitsAutoencoder(EncoderDecoder):

@@ -41,6 +41,10 @@ def fit_control(control: w.Widget) -> None:
         layout.max_width = "calc(100% - 4px)"  # within the output area, margins too; the select shortens
     if isinstance(control, w.ToggleButtons) and not control.style.button_width:
         control.style.button_width = "auto"
+    if isinstance(control, w.ToggleButtons) and layout.display is None:
+        # ipywidgets 8 gives ToggleButtons a block box, where its buttons start a line below the
+        # label; as a wrapping flex row they sit beside it and go under it only when there is no room
+        layout.display, layout.flex_flow, layout.grid_gap = "flex", "row wrap", "0 8px"
     if layout.flex is None:
         layout.flex = "0 0 auto"  # a row wraps it onto the next line rather than shrink it
 

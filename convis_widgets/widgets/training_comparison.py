@@ -156,8 +156,9 @@ class TrainingComparison(SavedComparisons):
         self._start_stop_buttons()
         self.out_text = c("out_dir", w.Text(description="saved in", style=style,
                                             layout=w.Layout(width="18em")))
-        self.saved_dropdown = self._tag(w.Dropdown(description="saved comparisons", style=style,
-                                                   layout=w.Layout(width="34em")), "saved")
+        self.saved_dropdown = self._tag(w.Dropdown(  # its width follows the names; empty, still a select
+            description="saved comparisons", style=style,
+            layout=w.Layout(min_width="min(20em, calc(100% - 4px))")), "saved")
         self.load_button = self._button("Load", "load", self.load, icon="folder-open")
 
     @validate("kind")

@@ -10,14 +10,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from torch import nn
 
 from .config import check_kind
 
-ModelFn = Callable[[int, tuple[int, ...], int], nn.Module]
-"""(first_kernel, input_shape (C, H, W), num_classes) -> a fresh model."""
+
+class ModelFn(Protocol):
+    """(first_kernel, input_shape (C, H, W), num_classes) -> a fresh model; ``output_mean`` (an
+    autoencoder's training images' mean per channel, else None) lets a model start from that output."""
+
+    def __call__(self, first_kernel: int, input_shape: tuple[int, ...], num_classes: int, *,
+                 output_mean: tuple[float, ...] | None = None) -> nn.Module:
+        """A fresh model for these data."""
+
+
 DataFn = Callable[[], tuple[Any, Any]]
 """() -> (training data, held-out data)."""
 

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from ..cancel import Cancel
@@ -66,9 +67,13 @@ def settings_name(kernels: Sequence[int], config: TrainConfig, model: str | None
     return f"{model_part}{ks}-{config.epochs}ep-lr{config.lr:g}-b{config.batch_size}-seed{config.seed}"
 
 
-def _builtin_maker(kind: str, shape: tuple[int, ...], num_classes: int) -> Callable[[int], nn.Module]:
+def _builtin_maker(kind: str, shape: tuple[int, ...], num_classes: int, images: torch.Tensor
+                   ) -> Callable[[int], nn.Module]:
+    """The built-in model of ``kind`` per first kernel; an autoencoder is told its training images'
+    mean per channel, to start from that output (from 0.5 a sigmoid output saturates on dark digits)."""
     default = builtin(kind).model_fn
-    return lambda k: default(k, shape, num_classes)
+    mean = tuple(float(m) for m in images.float().mean(dim=(0, 2, 3))) if kind == "autoencoder" else None
+    return lambda k: default(k, shape, num_classes, output_mean=mean)
 
 
 def compare_first_kernels(
@@ -109,7 +114,8 @@ def compare_first_kernels(
         if kind == "classifier" and inputs.train[1] is None:
             raise ValueError("a classifier comparison needs labelled data: "
                              "pass (images, labels) or an ImageDataset")
-        make = _builtin_maker(kind, inputs.shape, inputs.class_count() if kind == "classifier" else 0)
+        make = _builtin_maker(kind, inputs.shape, inputs.class_count() if kind == "classifier" else 0,
+                              inputs.train[0])
     else:
         make = model_fn
     trainers = []
