@@ -8,13 +8,11 @@ notes "Visualizing and understanding CNNs".
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import ipywidgets as w
 import numpy as np
 import torch
-from matplotlib.backend_bases import MouseEvent
 from traitlets import Bunch, link, observe, validate
 
 from ..compute.attribution import (
@@ -22,23 +20,21 @@ from ..compute.attribution import (
     METHODS,
     OcclusionResult,
     check_window,
-    class_scores,
     make_baseline,
-    patch,
     resolve_targets,
 )
 from ..compute.inputs import ImageData, check_images
-from ..compute.probe import LayerInfo, default_layer, run_forward
+from ..compute.probe import LayerInfo, default_layer
 from ..render.attribution import MapView, OcclusionView
 from .base import LayerRule
 from .layer_picker import LayerPicker
-from .occlusion_maps import AttributionMaps
+from .occlusion_patch import PatchReadout
 
 VIEWS = [(METHODS[name].title, name) for name in GRADIENT_METHODS]  # (label, method) of each gradient map
 BASELINES = [("0", 0.0), ("0.5", 0.5), ("1", 1.0), ("data mean", "mean"), ("blur", "blur")]
 
 
-class OcclusionExplorer(AttributionMaps, LayerPicker):
+class OcclusionExplorer(PatchReadout, LayerPicker):
     """Occlusion you can slide, its full heatmap, and the gradient maps of the same image and target.
 
     Move the patch with the x/y sliders or by clicking/dragging on the image. The bar chart
@@ -208,61 +204,6 @@ class OcclusionExplorer(AttributionMaps, LayerPicker):
         the last spatial layer listed."""
         layer = default_layer(self.model, tuple(self.images.shape[1:]))
         return layer if layer in self.spatial_layers else self._listed()[-1].name
-
-    # ----- live readout: one forward of one image on a private view, done in the observer -----
-
-    def _fit_patch_sliders(self) -> None:
-        with self.hold_trait_notifications():
-            self.patch_x = min(self.patch_x, self.width - self.patch_size)
-            self.patch_y = min(self.patch_y, self.height - self.patch_size)
-        with self.x_slider.hold_sync(), self.y_slider.hold_sync(), self.stride_slider.hold_sync():
-            self.x_slider.max = self.width - self.patch_size
-            self.y_slider.max = self.height - self.patch_size
-            self.stride_slider.max = self.patch_size
-
-    def _readout(self) -> None:
-        """Score every class with the patch in place and redraw the bars and the patch."""
-        start = time.perf_counter()
-        index, target = self.image_index, self.target_class
-        image = self.images[index]
-        top = torch.tensor([self.patch_y], device=image.device)
-        left = torch.tensor([self.patch_x], device=image.device)
-        occluded = patch(image, self._baseline_image(), top, left, self.window)
-        with torch.no_grad():  # a private view per readout: safe beside the heatmap job's own view
-            scores = class_scores(run_forward(self.model, occluded), probabilities=self.probabilities)[0]
-        original = self._clean_scores(index).cpu().numpy()
-        now = scores.detach().cpu().numpy()
-        drop = float(original[target] - now[target])
-        self.readout = {"original": original, "occluded": now, "target": target, "drop": drop,
-                        "patch": (self.patch_y, self.patch_x, self.patch_size)}
-        kind = "probability" if self.probabilities else "score"
-        title = f"class {target} {kind}: {original[target]:.3g} → {now[target]:.3g} (drop {drop:.3g})"
-        with self._drawing(self.figure):
-            self.occlusion_view.set_patch(self.patch_y, self.patch_x, self.window)
-            self.occlusion_view.set_scores(original, now, target, title)
-            self._highlight_cell()
-        self.readout_html.value = (
-            f"patch at (y={self.patch_y}, x={self.patch_x}), {self.patch_size}×{self.patch_size} px: "
-            f"target <b>{target}</b> {kind} {original[target]:.4g} → <b>{now[target]:.4g}</b>, "
-            f"drop <b>{drop:.4g}</b>")
-        self.last_readout_seconds = time.perf_counter() - start
-
-    def _on_patch_move(self, _change: Bunch | None = None) -> None:
-        self._readout()
-
-    def _on_mouse(self, event: MouseEvent) -> None:
-        """A click, a drag with a button held, and the release centre the patch on the pixel under the
-        pointer (the release too, as the browser may drop the last motion events of a fast drag)."""
-        if event.inaxes is not self.occlusion_view.ax_image or event.xdata is None or event.ydata is None:
-            return
-        if event.name == "motion_notify_event" and not event.button:
-            return
-        half = (self.patch_size - 1) // 2  # the pixel under the pointer, and its offset in the patch
-        x = int(np.floor(event.xdata + 0.5)) - half
-        y = int(np.floor(event.ydata + 0.5)) - half
-        with self.hold_trait_notifications():
-            self.patch_x = min(max(x, 0), self.width - self.patch_size)
-            self.patch_y = min(max(y, 0), self.height - self.patch_size)
 
     # ----- reactions: the readout at once, the maps as a job (`AttributionMaps`) -----
 

@@ -35,10 +35,19 @@ SettingTraits = type("SettingTraits", (HasTraits,),
                       **{name: setting_trait(optvis.settings.ROWS[name]) for name in MIRRORED}})
 
 
+EM_PER_CHARACTER = 0.55  # the widest average of the notebook fonts' letters, in em
+LABEL_EM = round(EM_PER_CHARACTER * max(len(row.label or row.name) for row in optvis.TABLE
+                                         if row.control and row.control[0] != "check")) + 1
+"""The setting controls' one label width, from the table's longest label beside a control (a checkbox's
+label follows its box): a new row's label cannot be cut."""
+CONTROL_EM = 17  # the slider or box and its readout, beside the label
+
+
 def labelled() -> dict[str, Any]:
     """Keyword arguments shared by the setting controls (a Layout of its own for each): one label
-    width, so a panel's controls line up, with room for the longest label ("blur every k steps")."""
-    return dict(style={"description_width": "10em"}, layout=w.Layout(width="27em"))
+    width, so a panel's controls line up, with room for the longest label of the settings table."""
+    return dict(style={"description_width": f"{LABEL_EM}em"},
+                layout=w.Layout(width=f"{LABEL_EM + CONTROL_EM}em"))
 
 
 def slider_args() -> dict[str, Any]:

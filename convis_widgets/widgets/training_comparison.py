@@ -12,7 +12,6 @@ import numpy as np
 from torch import nn
 from traitlets import Bunch, Float, Int, Unicode, validate
 
-from ..compute.access import expected_input_shape
 from ..compute.training import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_EPOCHS,
@@ -34,13 +33,10 @@ from ..compute.training import (
 from ..jobs import Job
 from ..render.training import FirstLayerView, LossView, results_table
 from .figures import LockedCanvas
+from .training_data import BUILTIN, DEFAULT_DATA, USER, builtin_sets_for, refused_text
 from .training_progress import RunBars, parse_kernels, start_text
 from .training_saved import SavedComparisons
 
-BUILTIN = {"digits": "digits (built-in, 1x28x28)", "patches": "colour patches (built-in, 3x32x32)"}
-BUILTIN_CHANNELS = {"digits": 1, "patches": 3}
-DEFAULT_DATA = {"classifier": "digits", "autoencoder": "patches"}
-USER = "yours"
 LOSS_NAMES = {"cross_entropy": "cross-entropy loss", "mse_loss": "mean squared error"}
 
 
@@ -85,8 +81,8 @@ class TrainingComparison(SavedComparisons):
         self.model_fn = model_fn
         if data is not None:  # fail now, not at Start
             as_tensors(train_and_held_out(data)[0])
-        self._model_channels: int | None = None
-        self.builtin = self._builtin_sets(choices.get("kernels", (3, 9)))
+        self.builtin, self._model_channels = builtin_sets_for(model_fn, choices.get("kernels", (3, 9)),
+                                                              has_data=data is not None)
         self.histories: dict[str, list[Record]] = {}
         self.runs: list[Run] = []
         self.summaries: list = []
@@ -167,35 +163,11 @@ class TrainingComparison(SavedComparisons):
             raise ValueError(f"kind must be one of {KINDS}; got {proposal['value']!r}")
         return proposal["value"]
 
-    def _builtin_sets(self, kernels: Any) -> list[str]:
-        """The built-in sets your ``model_fn``'s network can take (all without one): its first conv's
-        channel count must be the set's; refuses a network that takes neither and no ``data``."""
-        if self.model_fn is None:
-            return list(BUILTIN)
-        first = parse_kernels(kernels if isinstance(kernels, str) else ", ".join(map(str, kernels)))[0]
-        shape = expected_input_shape(self.model_fn(first))
-        self._model_channels = None if shape is None else shape[0]
-        fits = [key for key, c in BUILTIN_CHANNELS.items() if self._model_channels in (None, c)]
-        if not fits and self.user_data is None:
-            raise ValueError(f"model_fn's network takes {self._model_channels} input channels; the built-in "
-                             f"sets have {BUILTIN_CHANNELS}: pass data= with {self._model_channels}-channel "
-                             "images")
-        return fits
-
-    def _refused_sets(self) -> str:
-        """Why a built-in set is not offered (your network's channel count), or ""."""
-        refused = [key for key in BUILTIN if key not in self.builtin]
-        if not refused:
-            return ""
-        sets = " and ".join(f"{BUILTIN[k].split(' (')[0]} ({BUILTIN_CHANNELS[k]} channel"
-                            f"{'s' if BUILTIN_CHANNELS[k] > 1 else ''})" for k in refused)
-        return f"Not offered: the built-in {sets}, since your network takes {self._model_channels}."
-
     @validate("dataset")
     def _valid_dataset(self, proposal: Bunch) -> Any:
         valid = self.builtin + ([USER] if self.user_data is not None else [])
         if proposal["value"] not in valid:
-            why = self._refused_sets() if proposal["value"] in BUILTIN else ""
+            why = refused_text(self.builtin, self._model_channels) if proposal["value"] in BUILTIN else ""
             raise ValueError(f"dataset must be one of {valid}; got {proposal['value']!r}"
                              + ("" if self.user_data is not None else " (pass data= for 'yours')")
                              + (f". {why}" if why else ""))
@@ -237,7 +209,7 @@ class TrainingComparison(SavedComparisons):
         labels = {key: text for text, key in self.data_dropdown.options}
         self.intro.value = start_text(kernels, model, labels.get(self.dataset, self.dataset), n_train, n_val,
                                       self.epochs, self.batch_size, self.lr, self.seed, self._pace())
-        if refused := self._refused_sets():
+        if refused := refused_text(self.builtin, self._model_channels):
             self.intro.value += f"<br>{html.escape(refused)}"
 
     # --- running -------------------------------------------------------------------------

@@ -161,3 +161,14 @@ def test_training_comparison_shows_a_model_fn_that_ignores_the_kernel(tmp_path):
         cmp.close()
     with pytest.raises(TypeError, match=r"model_fn must be a callable .* not a model .* got ResNet"):
         TrainingComparison(model_fn=ResNet(), data=(x, y))
+
+
+def test_the_built_in_sets_have_the_channel_counts_the_comparison_offers_them_by():
+    from convis_widgets.data import digits, patches
+    from convis_widgets.widgets.training_data import BUILTIN, BUILTIN_CHANNELS
+
+    loaded = {"digits": digits("train"), "patches": patches("train")}
+    assert set(loaded) == set(BUILTIN) == set(BUILTIN_CHANNELS)
+    for key, data in loaded.items():
+        c, h, w = data.images.shape[1:]
+        assert c == BUILTIN_CHANNELS[key] and f"{c}x{h}x{w}" in BUILTIN[key]
