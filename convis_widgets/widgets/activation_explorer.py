@@ -18,7 +18,7 @@ from ..compute.stats import ChannelStats, channel_statistics
 from ..jobs import Job
 from ..render import ActivationView
 from ..render.grid import grid_cell
-from .base import LayerRule
+from .base import one_of
 from .feature_visualizer import FeatureVisualizer
 from .layer_picker import LayerPicker
 
@@ -43,6 +43,8 @@ class ActivationExplorer(LayerPicker):
     default "blocks" when the model has a spatial block), ``image_index``, ``channel`` and
     ``normalize``.
     """
+
+    layer_need = "the channel grid needs a layer with a spatial (N, C, H, W) output"
 
     layer = Unicode()
     image_index = Int(0)
@@ -107,19 +109,9 @@ class ActivationExplorer(LayerPicker):
         if view not in self.linked:
             self.linked.append(view)
 
-    def _candidates(self) -> list[LayerInfo]:
-        return self.layer_infos
-
-    def _layer_rule(self) -> LayerRule:
-        return LayerRule([i.name for i in self.layer_infos],
-                         "the channel grid needs a layer with a spatial (N, C, H, W) output")
-
     @validate("normalize")
     def _valid_normalize(self, proposal: Bunch) -> Any:
-        valid = [v for _, v in NORMALIZE_OPTIONS]
-        if proposal["value"] not in valid:
-            raise ValueError(f"normalize must be one of {valid}; got {proposal['value']!r}")
-        return proposal["value"]
+        return one_of(proposal, NORMALIZE_OPTIONS)
 
     @observe("channel")
     def _on_channel(self, change: Bunch) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import inspect
 import re
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, NamedTuple, TypeVar, cast
 
@@ -38,6 +38,15 @@ class LayerRule(NamedTuple):
     names: Sequence[str]
     need: str
     error: type[ValueError] = NotSpatialError
+
+
+def one_of(proposal: Mapping[str, Any], options: Iterable[Any]) -> Any:
+    """A choice trait's proposed value, or a ValueError naming the trait, its choices and what was
+    given; ``options`` are values or (label, value) pairs, as ipywidgets takes them."""
+    valid = [o[1] if isinstance(o, tuple) else o for o in options]
+    if proposal["value"] not in valid:
+        raise ValueError(f"{proposal['trait'].name} must be one of {valid}; got {proposal['value']!r}")
+    return proposal["value"]
 
 
 class ConvisWidget(ErrorGuard, w.VBox):

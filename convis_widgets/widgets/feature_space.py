@@ -19,7 +19,7 @@ from ..compute.inputs import ImageData
 from ..compute.probe import LayerInfo
 from ..jobs import Job
 from ..render.feature_space import NEIGHBOURS, FeatureSpaceView
-from .base import LayerRule
+from .base import one_of
 from .default_data import builtin_data, labelled_images
 from .layer_picker import LayerPicker
 from .progress import Pace
@@ -36,6 +36,8 @@ class FeatureSpace(LayerPicker):
     Keyword arguments are the traits ``layer``, ``layers``, ``method`` ("pca" or "tsne") and
     ``query`` (an image index, -1 for none).
     """
+
+    layer_need = "feature space needs a layer with a (C, H, W) or flat output"
 
     layer = Unicode()
     method = Unicode("pca")
@@ -79,19 +81,9 @@ class FeatureSpace(LayerPicker):
         self._observe(self._refresh, names=["layer", "method", "query"])
         self._refresh()
 
-    def _candidates(self) -> list[LayerInfo]:
-        return self.layer_infos
-
-    def _layer_rule(self) -> LayerRule:
-        return LayerRule([i.name for i in self.layer_infos], "feature space needs a layer with a (C, H, W) "
-                         "or flat output")
-
     @validate("method")
     def _valid_method(self, proposal: Bunch) -> str:
-        valid = [v for _, v in METHODS]
-        if proposal["value"] not in valid:
-            raise ValueError(f"method must be one of {valid}; got {proposal['value']!r}")
-        return str(proposal["value"])
+        return str(one_of(proposal, METHODS))
 
     @validate("query")
     def _valid_query(self, proposal: Bunch) -> int:

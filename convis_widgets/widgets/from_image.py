@@ -99,9 +99,6 @@ class ImageRun(LayerPicker):
     def _usable(self, info: LayerInfo) -> bool:
         return info.spatial
 
-    def _candidates(self) -> list[LayerInfo]:
-        return self.layer_infos
-
     def _layer_rule(self) -> LayerRule:
         return LayerRule([i.name for i in self.layer_infos], f"{type(self).__name__} needs {self._need()}")
 

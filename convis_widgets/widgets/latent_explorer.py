@@ -28,7 +28,7 @@ from ..compute.latent import (
 )
 from ..jobs import Job
 from ..render.latent import LatentView
-from .base import ConvisWidget
+from .base import ConvisWidget, one_of
 from .default_data import builtin_data, labelled_images
 
 MODES = [("directions", "directions"), ("samples", "samples"), ("line", "line")]
@@ -125,10 +125,7 @@ class LatentExplorer(ConvisWidget):
 
     @validate("mode")
     def _valid_mode(self, proposal: Bunch) -> str:
-        valid = [v for _, v in MODES]
-        if proposal["value"] not in valid:
-            raise ValueError(f"mode must be one of {valid}; got {proposal['value']!r}")
-        return str(proposal["value"])
+        return str(one_of(proposal, MODES))
 
     @validate("position")
     def _valid_position(self, proposal: Bunch) -> list[float]:

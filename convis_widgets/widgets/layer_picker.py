@@ -12,7 +12,7 @@ from traitlets import Unicode, observe, validate
 
 from ..compute import probe
 from ..compute.probe import LayerInfo
-from .base import ConvisWidget
+from .base import ConvisWidget, LayerRule
 from .labels import shorten_middle
 
 LAYER_VIEWS = [("blocks", "blocks"), ("every module", "all")]  # (label, value) of the `layers` trait
@@ -62,9 +62,16 @@ class LayerPicker(ConvisWidget):
         self.block_names = [b.name for b in blocks]
         return merged_layers(every, blocks)
 
+    layer_need = "a layer it can show"  # what a usable layer is, in the error for one that is not
+
     def _candidates(self) -> list[LayerInfo]:
-        """The layers the widget can use now, in either view (the widget says which)."""
-        raise NotImplementedError(f"{type(self).__name__} has no layer to choose")
+        """The layers the widget can use now, in either view: every one found, unless the widget
+        narrows them."""
+        return self.layer_infos
+
+    def _layer_rule(self) -> LayerRule:
+        """The usable layers and, for the error naming them, `layer_need`."""
+        return LayerRule([i.name for i in self._candidates()], self.layer_need)
 
     def _listed(self, view: str | None = None) -> list[LayerInfo]:
         """The usable layers the picker lists in ``view`` (default: the current one)."""

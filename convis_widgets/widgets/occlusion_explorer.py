@@ -24,9 +24,9 @@ from ..compute.attribution import (
     resolve_targets,
 )
 from ..compute.inputs import ImageData, check_images
-from ..compute.probe import LayerInfo, default_layer
+from ..compute.probe import default_layer
 from ..render.attribution import MapView, OcclusionView
-from .base import LayerRule
+from .base import LayerRule, one_of
 from .layer_picker import LayerPicker
 from .occlusion_patch import PatchReadout
 
@@ -152,9 +152,6 @@ class OcclusionExplorer(PatchReadout, LayerPicker):
 
     # ----- validation: clear errors, also shown in the widget's error area -----
 
-    def _candidates(self) -> list[LayerInfo]:
-        return self.layer_infos
-
     def _layer_rule(self) -> LayerRule:
         return LayerRule(self.spatial_layers, "Grad-CAM needs a spatial layer")
 
@@ -192,10 +189,7 @@ class OcclusionExplorer(PatchReadout, LayerPicker):
 
     @validate("method", "view")
     def _valid_method(self, proposal: Bunch) -> Any:
-        if proposal["value"] not in GRADIENT_METHODS:
-            raise ValueError(f"{proposal['trait'].name} must be one of {list(GRADIENT_METHODS)}; "
-                             f"got {proposal['value']!r}")
-        return proposal["value"]
+        return one_of(proposal, GRADIENT_METHODS)
 
     # ----- what the settings mean -----
 

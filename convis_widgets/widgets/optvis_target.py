@@ -10,7 +10,7 @@ from traitlets import Float, Int, Unicode, validate
 
 from ..compute.optvis import objectives
 from ..compute.probe import LayerInfo
-from .base import LayerRule
+from .base import LayerRule, one_of
 from .layer_picker import LayerPicker
 
 OBJECTIVES = [
@@ -75,10 +75,7 @@ class TargetChoice(LayerPicker):
 
     @validate("objective")
     def _valid_objective(self, proposal: dict[str, Any]) -> str:
-        valid = [v for _, v in OBJECTIVES]
-        if proposal["value"] not in valid:
-            raise ValueError(f"objective must be one of {valid}; got {proposal['value']!r}")
-        return proposal["value"]
+        return str(one_of(proposal, OBJECTIVES))
 
     @validate("index", "second")
     def _valid_index(self, proposal: dict[str, Any]) -> int:

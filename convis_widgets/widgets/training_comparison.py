@@ -32,6 +32,7 @@ from ..compute.training import (
 )
 from ..jobs import Job
 from ..render.training import FirstLayerView, LossView, results_table
+from .base import one_of
 from .figures import LockedCanvas
 from .training_data import BUILTIN, DEFAULT_DATA, USER, builtin_sets_for, refused_text
 from .training_progress import RunBars, parse_kernels, start_text
@@ -159,9 +160,7 @@ class TrainingComparison(SavedComparisons):
 
     @validate("kind")
     def _valid_kind(self, proposal: Bunch) -> Any:
-        if proposal["value"] not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}; got {proposal['value']!r}")
-        return proposal["value"]
+        return one_of(proposal, KINDS)
 
     @validate("dataset")
     def _valid_dataset(self, proposal: Bunch) -> Any:

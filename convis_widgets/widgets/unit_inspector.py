@@ -24,7 +24,6 @@ from ..compute.stats import ChannelStats, channel_statistics
 from ..compute.topk import TopK, iter_top_k
 from ..jobs import Job
 from ..render.unit import UnitView
-from .base import LayerRule
 from .default_data import builtin_data, labelled_images
 from .layer_picker import LayerPicker
 from .progress import Pace
@@ -57,6 +56,8 @@ class UnitInspector(LayerPicker):
     MNIST digits for a 28x28 model). Keyword arguments are the traits ``layer``, ``layers``,
     ``channel`` and ``image_index``; ``k`` is how many top examples are kept per channel.
     """
+
+    layer_need = "the unit inspector needs a layer with a spatial (N, C, H, W) output"
 
     layer = Unicode()
     channel = Int(0)
@@ -108,13 +109,6 @@ class UnitInspector(LayerPicker):
         self._link_controls()
         self._observe(self._refresh, names=["layer", "channel", "image_index"])
         self._refresh()
-
-    def _candidates(self) -> list[LayerInfo]:
-        return self.layer_infos
-
-    def _layer_rule(self) -> LayerRule:
-        return LayerRule([i.name for i in self.layer_infos],
-                         "the unit inspector needs a layer with a spatial (N, C, H, W) output")
 
     def _channels(self, layer: str | None = None) -> int:
         name = layer or self.layer
