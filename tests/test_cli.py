@@ -33,8 +33,9 @@ def test_demo_rejects_a_bad_image_index(tmp_path):
         main(["demo", "--out", str(tmp_path), "--image", "1000"])
 
 
-def test_console_script_is_installed():
-    out = subprocess.run([sys.executable, "-m", "convis_widgets.cli", "--version"],
+@pytest.mark.parametrize("module", ["convis_widgets.cli", "convis_widgets"])
+def test_console_script_is_installed(module):
+    out = subprocess.run([sys.executable, "-m", module, "--version"],
                          capture_output=True, text=True, check=True).stdout
     assert out.startswith("convis-widgets ")
 

@@ -90,7 +90,8 @@ def test_autoencoder_starts_at_the_mean_it_is_given() -> None:
         plain = ConvAutoencoder(1, 3, 28)(x).mean(dim=(0, 2, 3))
         dark = ConvAutoencoder(1, 3, 28, output_mean=(0.13,))(x).mean(dim=(0, 2, 3))
     assert abs(float(plain[0]) - 0.5) < 0.05 and abs(float(dark[0]) - 0.13) < 0.03
-    with pytest.raises(ValueError, match=r"output_mean must be 3 values in \(0, 1\), one per channel; got \[0.5\]"):
+    with pytest.raises(ValueError, match=r"output_mean must be 3 values in \(0, 1\), one per channel; "
+                                         r"got \[0.5\]"):
         ConvAutoencoder(output_mean=(0.5,))
     with pytest.raises(ValueError, match="got \\[0.0, 0.5, 0.5\\]"):
         ConvAutoencoder(output_mean=(0.0, 0.5, 0.5))
