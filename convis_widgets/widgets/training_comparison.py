@@ -207,7 +207,8 @@ class TrainingComparison(SavedComparisons):
             f"{builtin(self.kind).model_name} {self.kind}s"
         labels = {key: text for text, key in self.data_dropdown.options}
         self.intro.value = start_text(kernels, model, labels.get(self.dataset, self.dataset), n_train, n_val,
-                                      self.epochs, self.batch_size, self.lr, self.seed, self._pace())
+                                      self.epochs, self.batch_size, self.lr, self.seed, self._pace(),
+                                      classifier=self.kind == "classifier")
         if refused := refused_text(self.builtin, self._model_channels):
             self.intro.value += f"<br>{html.escape(refused)}"
 

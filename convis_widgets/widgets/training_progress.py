@@ -26,7 +26,7 @@ def parse_kernels(text: str) -> list[int]:
 
 
 def start_text(kernels: list[int], model: str, data: str, n_train: int, n_val: int, epochs: int,
-               batch_size: int, lr: float, seed: int, pace: float | None) -> str:
+               batch_size: int, lr: float, seed: int, pace: float | None, *, classifier: bool = True) -> str:
     """The message shown before Start (HTML): what it trains, on what, and how long it should take
     at ``pace`` (seconds per epoch of one run, from the latest saved comparison; None if none)."""
     sizes = " and ".join(f"{k}x{k}" for k in kernels)
@@ -36,13 +36,16 @@ def start_text(kernels: list[int], model: str, data: str, n_train: int, n_val: i
     else:
         when = (f"It should take about {format_duration(pace * epochs * len(kernels))} (at the "
                 "pace of the latest saved comparison on this data).")
+    figures = "loss and accuracy" if classifier else "loss"
+    end = (f"a verdict on the held-out {figures} over the last {LAST_EPOCHS} epochs" if epochs >= LAST_EPOCHS
+           else f"no verdict: {epochs} epoch{'s' if epochs > 1 else ''} are too few to measure the noise "
+                f"(train {LAST_EPOCHS} or more)")
     return (
         f"<b>Start</b> trains {len(kernels)} {model} side by side, identical but for the first layer's "
         f"kernel ({sizes}), on {html.escape(data)}: {n_train:,} training images, {n_val:,} held out; "
         f"{epochs} epochs of batches of {batch_size}, learning rate {lr:g}, seed {seed}. {when} The loss "
         "curves grow batch by batch; each run's first-layer filters, its maps of a probe image and its "
-        "dead channels update every epoch; at the end a table and a verdict on the held-out loss and "
-        f"accuracy over the last {LAST_EPOCHS} epochs.")
+        f"dead channels update every epoch; at the end a table and {end}.")
 
 
 class RunBars(w.VBox):

@@ -53,6 +53,11 @@ def test_before_start_a_message_says_what_start_does_and_no_empty_figure_shows(s
     assert "no saved comparison on this data to time it by" in intro
     cmp.kernels = "3, 5, 7"
     assert "trains 3 SeedCNN classifiers" in cmp.intro.value and "(3x3 and 5x5 and 7x7)" in cmp.intro.value
+    assert "a verdict on the held-out loss and accuracy over the last 3 epochs" in cmp.intro.value
+    cmp.epochs = 2  # the verdict needs 3 epochs to measure the noise: the message says there will be none
+    assert "no verdict: 2 epochs are too few to measure the noise (train 3 or more)" in cmp.intro.value
+    cmp.kind, cmp.epochs = "autoencoder", 4  # no accuracy to judge an autoencoder by
+    assert "a verdict on the held-out loss over the last 3 epochs" in cmp.intro.value
     cmp.close()
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -106,6 +106,12 @@ def _over(k: int) -> str:
     return "the last epoch" if k == 1 else f"the last {k} epochs"
 
 
+def _unmeasured_if_short(s: Spread, last: int) -> Spread:
+    """``s`` without a spread when it covers fewer than ``last`` epochs: over two epochs of a falling
+    loss the "spread" is the fall itself, not noise, and a verdict on it would be a guess."""
+    return s if s.n >= last else replace(s, std=float("nan"))
+
+
 def summarize(run: Run, *, last: int = LAST_EPOCHS) -> RunSummary:
     """Final held-out loss and accuracy, their spread over the ``last`` epochs, dead first-layer
     channels, filter smoothness and time of a run."""
@@ -116,9 +122,10 @@ def summarize(run: Run, *, last: int = LAST_EPOCHS) -> RunSummary:
         raise ValueError(f"run {run.name!r} has no held-out record yet")
     trained = [r for r in run.records if r.is_epoch and r.epoch >= 1][-last:]
     window = trained or [last_rec]  # a run stopped in its first epoch: only the untrained model
-    loss = spread([float(r.val_loss or 0.0) for r in window], _over(len(window)))
+    loss = _unmeasured_if_short(spread([float(r.val_loss or 0.0) for r in window], _over(len(window))), last)
     accs = [r.val_accuracy for r in window if r.val_accuracy is not None]
-    accuracy = spread(accs, _over(len(accs))) if len(accs) == len(window) else None
+    accuracy = (_unmeasured_if_short(spread(accs, _over(len(accs))), last) if len(accs) == len(window)
+                else None)
     filters = run.records[-1].filters
     smooth = float(smoothness(filters).mean()) if filters.shape[2] * filters.shape[3] > 1 else float("nan")
     dead = last_rec.dead if last_rec.dead is not None else np.zeros(0, dtype=bool)

@@ -109,6 +109,19 @@ def test_one_epoch_is_too_short_to_measure_the_noise():
         "too few epochs to measure the noise, no verdict (train 3 epochs or more, or several seeds)")
 
 
+def test_two_falling_epochs_are_too_few_to_measure_the_noise():
+    """Over epochs 1 and 2 of a loss still falling steeply the "spread" is the fall, not noise."""
+    a = history("3x3", [2, 0.054, 0.020], [0.1, 0.80, 0.90])
+    b = history("9x9", [2, 0.066, 0.022], [0.1, 0.70, 0.85], kernel=9)
+    line = verdict([summarize(a), summarize(b)])
+    assert "over the last 2 epochs" in line and "±" not in line, line
+    assert line.endswith("too few epochs to measure the noise, no verdict (train 3 epochs or more, or "
+                         "several seeds)"), line
+    three = verdict([summarize(history("3x3", [2, 0.054, 0.020, 0.019], [0.1, 0.80, 0.90, 0.90])),
+                     summarize(history("9x9", [2, 0.066, 0.022, 0.021], [0.1, 0.70, 0.85, 0.86], kernel=9))])
+    assert "±" in three and "too few" not in three, three
+
+
 def test_runs_of_several_seeds_are_compared_by_their_run_to_run_spread():
     # Each run alone is steady, but the seeds disagree: across seeds the gap is within noise.
     runs = [history("3x3", [2, 0.2, m, m, m], [0.1, 0.9, 0.9, 0.9, 0.9]) for m in (0.10, 0.20, 0.15)]
