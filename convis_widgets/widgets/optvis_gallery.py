@@ -192,7 +192,7 @@ class GalleryRun(TargetChoice):
         stopped = ("" if fill.stopped_at is None else
                    f"; <b>stopped</b> at step {fill.stopped_at} of {fill.steps}: "
                    f"{int(fill.stopped.sum())} maps show where they had got to")
-        self._set_status(f"{self._maps_done(fill)} in {elapsed:.1f} s{beat}{stopped}; click a tile to open "
+        self._set_status(f"{self._maps_done(fill)} (in {elapsed:.1f} s){beat}{stopped}; click a tile to open "
                          "its map")
 
     def _which(self, fill: _Fill) -> str:
