@@ -26,6 +26,7 @@ OWN = {
     "analysis": {"analysis", "compute"},
     "widgets": {"widgets", "compute", "data", "models", "render", "jobs", "analysis"},
     "cli": {"", "compute", "data", "models", "render"},
+    "__main__": {"cli"},  # `python -m convis_widgets`: the command, nothing else
     "": {"", "compute", "data", "models", "widgets"},
 }
 THIRD_PARTY = {"compute": {"torch", "numpy"}, "jobs": set()}  # parts not named here: unchecked
