@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from matplotlib.artist import Artist
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from matplotlib.legend import Legend
@@ -45,6 +46,7 @@ class FeatureSpaceView:
         for ax in (*self.ax_feature, *self.ax_pixel):
             ax.set_visible(False)  # empty frames until a point is picked
         self.class_legend: Legend | None = None
+        self.classes: list[str] = []
 
     def show_points(self, points: np.ndarray, labels: np.ndarray | None, classes: Sequence[str], title: str
                     ) -> None:
@@ -63,16 +65,28 @@ class FeatureSpaceView:
             self.ax_scatter.set_xlim(lo[0] - pad[0], hi[0] + pad[0])
             self.ax_scatter.set_ylim(lo[1] - pad[1], hi[1] + pad[1])
         self.ax_scatter.set_title(title, fontsize=9)
+        self.classes = list(classes) if labels is not None else []
+        self._legend()
+
+    def _legend(self) -> None:
+        """One key per class (when coloured by label), and the picked image and its neighbours once a
+        point is picked: no key for marks not drawn."""
         if self.class_legend is not None:
             self.class_legend.remove()
+            self.class_legend = None
         cmap, (low, high) = self.scatter.get_cmap(), self.scatter.get_clim()
         assert low is not None and high is not None
-        colours = [to_hex(cmap((k - low) / (high - low))) for k in range(len(classes))]
-        handles = [Line2D([], [], ls="", marker="o", ms=4, color=c) for c in colours]
+        colours = [to_hex(cmap((k - low) / (high - low))) for k in range(len(self.classes))]
+        handles: list[Artist] = [Line2D([], [], ls="", marker="o", ms=4, color=c) for c in colours]
+        names = list(self.classes)
+        if np.asarray(self.picked.get_offsets()).size:
+            handles += [self.picked, self.near]
+            names += ["picked image", "its feature neighbours"]
+        if not handles:
+            return
         self.class_legend = self.ax_scatter.legend(
-            [*handles, self.picked, self.near], [*classes, "picked image", "its feature neighbours"],
-            fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False) if labels is not None \
-            else self.ax_scatter.legend(handles=[self.picked, self.near], fontsize=6, loc="lower right")
+            handles, names, fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False) \
+            if self.classes else self.ax_scatter.legend(handles, names, fontsize=6, loc="lower right")
 
     def show_query(self, image: np.ndarray, title: str, index: int, feature: Sequence[int] | np.ndarray,
                    pixel: Sequence[int] | np.ndarray, images: np.ndarray, names: Sequence[str]) -> None:
@@ -88,6 +102,7 @@ class FeatureSpaceView:
             axes[0].set_ylabel(f"{row}\nspace", fontsize=7, rotation=0, ha="right", va="center")
         self.picked.set_offsets(self.points[[index]])
         self.near.set_offsets(self.points[list(feature)])
+        self._legend()
 
     def point_at(self, x_px: float, y_px: float, within_px: float = 8.0) -> int | None:
         """The index of the point drawn nearest display pixel (x_px, y_px), if within ``within_px``."""

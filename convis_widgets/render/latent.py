@@ -29,7 +29,10 @@ def _picture(ax: Axes, image: np.ndarray, title: str, *, far: bool = False, font
         ax.add_patch(Rectangle((-0.5, -0.5), w, h, fill=False, edgecolor=FAR_COLOR, linewidth=3))
 
 
-def _far_legend(fig: Figure, threshold: float, quantile: float) -> None:
+def _far_legend(fig: Figure, threshold: float, quantile: float, shown: bool) -> None:
+    """What a red frame means, under the pictures, when one is ``shown`` (no key for a mark not drawn)."""
+    if not shown:
+        return
     handle = Line2D([], [], color=FAR_COLOR, lw=3)
     fig.legend([handle], [f"far: its code is farther from every training code than {quantile:.0%} of "
                           f"training codes are from their nearest one (distance > {threshold:.1f})"],
@@ -96,7 +99,7 @@ class LatentView:
         ax.set_title("training codes" + (" (colour: label)" if labels is not None else ""), fontsize=8)
         ax.legend(fontsize=6, loc="upper right")
         self.ax_scatter = ax
-        _far_legend(self.fig, threshold, quantile)
+        _far_legend(self.fig, threshold, quantile, bool(far))
 
     def show_samples(self, images: np.ndarray, distances: np.ndarray, far: np.ndarray, threshold: float,
                      quantile: float, seed: int) -> None:
@@ -113,7 +116,7 @@ class LatentView:
             ax.remove()
         self.fig.suptitle(f"{n} codes drawn from the normal distribution fitted to the training codes "
                           f"(seed {seed}): {int(np.sum(far))} far", fontsize=9)
-        _far_legend(self.fig, threshold, quantile)
+        _far_legend(self.fig, threshold, quantile, bool(np.any(far)))
 
     def show_line(self, ends: tuple[np.ndarray, np.ndarray], end_titles: tuple[str, str], decoded: np.ndarray,
                   nearest: np.ndarray, distances: np.ndarray, far: np.ndarray, threshold: float,
@@ -138,4 +141,4 @@ class LatentView:
                                 fontsize=7)
         self.fig.suptitle("decoded along the line from A's code (0) to B's (1); d: distance to the "
                           "nearest training code", fontsize=9)
-        _far_legend(self.fig, threshold, quantile)
+        _far_legend(self.fig, threshold, quantile, bool(np.any(far)))

@@ -40,8 +40,8 @@ def legend_of_shown(ax: Axes, **kwargs: Any) -> Legend | None:
 
 
 def corner_away_from(values: np.ndarray) -> str:
-    """The right-hand corner a curve's end leaves free: "upper right" for one that falls (a distance),
-    "lower right" for one that rises (an objective)."""
+    """The right-hand corner a curve's end leaves free: "lower right" for one that rises (an objective),
+    "upper right" for one that falls (a distance) or stays flat (a map that never responded, at 0)."""
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
-    return "upper right" if v.size > 1 and v[-1] < v[0] else "lower right"
+    return "lower right" if v.size > 1 and v[-1] > v[0] else "upper right"

@@ -88,8 +88,10 @@ class OptvisView:
         """The run's parts (picture, curve, strip), or before any run only the message of what Start does."""
         self.im.set_visible(shown)
         self.waiting.set_visible(not shown)
-        for ax in (self.ax_curve, *self.ax_strip):
-            ax.set_visible(shown)
+        self.ax_curve.set_visible(shown)
+        if not shown:
+            for ax in self.ax_strip:
+                ax.set_visible(False)  # `set_strip` shows those it fills
 
     def update(self, image: np.ndarray, steps: Sequence[int], values: Sequence[float], *,
                title: str, contrast: bool = True) -> None:
@@ -128,6 +130,7 @@ class OptvisView:
             else:
                 im.set_data(np.full((1, 1), np.nan))
                 ax.set_title("")
+            ax.set_visible(k < len(shown) and self.im.get_visible())  # no empty tile after a short run
         pts = [(s, values[s]) for s, _ in shown if s in values]
         self.marks.set_offsets(np.asarray(pts, dtype=float).reshape(-1, 2))
         self._legend()

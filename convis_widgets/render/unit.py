@@ -77,10 +77,8 @@ class UnitView:
         self.clipped_boxes = LineCollection([], colors=CLIPPED_COLOR, linewidths=1.4, linestyles="--")
         self.ax_images.add_collection(self.boxes)
         self.ax_images.add_collection(self.clipped_boxes)
-        self.ax_images.legend(
-            handles=[Line2D([], [], color=SELECTED_COLOR, lw=1.4, label="receptive field"),
-                     Line2D([], [], color=CLIPPED_COLOR, lw=1.4, ls="--", label="field cut by the border")],
-            loc="upper center", bbox_to_anchor=(0.5, 0.0), ncols=2, fontsize=7, frameon=False)
+        self.keys = [Line2D([], [], color=SELECTED_COLOR, lw=1.4, label="receptive field"),
+                     Line2D([], [], color=CLIPPED_COLOR, lw=1.4, ls="--", label="field cut by the border")]
         self.topk_geometry: tuple[int, int, int, int] = (0, 1, 1, 1)  # tiles, h, w, ncols of the images
         for ax, title in ((self.ax_pattern, "pattern: press Start"), (self.ax_filter, "filter"),
                           (self.ax_map, "map on the image"), (self.ax_cam, "Grad-CAM"),
@@ -168,6 +166,9 @@ class UnitView:
         part = np.where(cut[:, None], boxes, np.nan)
         self.boxes.set_segments(list(box_segments(whole, h, w, ncols)))
         self.clipped_boxes.set_segments(list(box_segments(part, h, w, ncols)))
+        drawn = [key for key, shown in zip(self.keys, (not cut.all(), cut.any()), strict=True) if shown]
+        self.ax_images.legend(handles=drawn, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncols=2,
+                              fontsize=7, frameon=False)  # the kinds of box drawn, no other
         self.topk_geometry = (k, h, w, ncols)
         self._title(self.ax_crops, title)
         self._title(self.ax_images, "the same images; click one to inspect it")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import ipywidgets as w
 
@@ -37,6 +38,7 @@ class SavedComparisons(ConvisWidget):
 
     kind: str
     saved_dropdown: w.Dropdown
+    load_button: w.Button
     runs: list[Run]
     _paces: dict[Path, float | None]
 
@@ -74,13 +76,17 @@ class SavedComparisons(ConvisWidget):
         self.saved_dropdown.options = [(shorten_middle(f.name, LABEL_CHARS), str(f)) for f in folders]
         if folders:
             self.saved_dropdown.value = str(folders[0])
+        self.load_button.disabled = not folders  # nothing to load: no button that can only fail
+        self.load_button.tooltip = "" if folders else "no saved comparison of this kind and data set yet"
 
     def load(self, folder: str | os.PathLike[str] | None = None) -> list[Run]:
         """Show saved runs as they were shown live: curves, filters, probe, table and verdict (a folder of
         them; default: the one chosen under "saved comparisons")."""
         chosen = folder if folder is not None else self.saved_dropdown.value
         if chosen is None:
-            raise FileNotFoundError(f"no saved comparison of a {self.kind} on this data under {self._home()}")
+            article = "an" if self.kind[:1] in "aeiou" else "a"
+            raise FileNotFoundError(f"no saved comparison of {article} {self.kind} on this data under "
+                                    f"{self._home()}")
         runs = load_runs(chosen)
         if not runs:
             raise FileNotFoundError(f"no saved runs in {chosen}")
@@ -93,6 +99,9 @@ class SavedComparisons(ConvisWidget):
             for record in run.records:
                 self._show(record, runs)
         self._finish(runs, f"loaded {Path(chosen).name}")
+        kernels = c.get("kernels") or [r.config.get("first_kernel") for r in runs]
+        shown: dict[str, Any] = {k: c[k] for k in ("epochs", "batch_size", "lr", "seed") if k in c}
+        self._set_choices({**shown, "kernels": ", ".join(map(str, kernels))})  # the settings it was run with
         return runs
 
 

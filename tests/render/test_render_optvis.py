@@ -63,8 +63,13 @@ def test_optvis_view_draws_image_curve_reference_and_strip():
     view.set_changes([2])
     assert keys(view.ax_curve) == ["best in data set", "snapshots", "a setting changed"]
     assert view.ax_curve.get_legend()._loc == 4  # lower right: a rising curve leaves it free
+    view.set_strip(snapshots[:2], {0: 0.0, 1: 0.5})  # a short run: two snapshots, no empty third tile
+    assert [ax.get_visible() for ax in view.ax_strip] == [True, True, False]
+    view.update(image, [0, 1, 2], [0.0, 0.0, 0.0], title="a map that never responded")
+    assert view.ax_curve.get_legend()._loc == 1  # a flat curve at 0: the key goes up, off the curve
     view.clear()
     assert view.ax_curve.get_legend() is None  # before a run: nothing to name
+    assert not any(ax.get_visible() for ax in view.ax_strip)
     assert view.ax_img.get_title() == "press Start" and len(view.curve.get_data()[0]) == 0
     assert all(ax.get_title() == "" for ax in view.ax_strip) and np.isnan(view.reference.get_ydata()[0])
 

@@ -40,6 +40,11 @@ def test_the_shipped_model_alone_shows_the_test_digits_by_pca(cnn):
 def test_a_click_on_a_point_shows_its_neighbours_in_both_spaces(cnn, test_digits):
     fs = FeatureSpace(cnn, test_digits)
     fs.figure.canvas.draw()
+
+    def keys() -> list[str]:
+        return [t.get_text() for t in fs.view.ax_scatter.get_legend().get_texts()]
+
+    assert keys() == [str(d) for d in range(10)]  # nothing picked yet: no key for its marks
     x, y = fs.view.ax_scatter.transData.transform(fs.view.points[42])
     fs.figure.canvas.callbacks.process("button_press_event",
                                        MouseEvent("button_press_event", fs.figure.canvas, x, y, button=1))
@@ -51,6 +56,7 @@ def test_a_click_on_a_point_shows_its_neighbours_in_both_spaces(cnn, test_digits
     shown = np.ma.filled(fs.view.ax_feature[0].get_images()[0].get_array(), np.nan)
     np.testing.assert_allclose(shown, test_digits.images[feature[0], 0].numpy())
     assert "image 42:" in fs.status.value and "feature-space neighbours share its label" in fs.status.value
+    assert keys()[-2:] == ["picked image", "its feature neighbours"]
     fs.close()
 
 

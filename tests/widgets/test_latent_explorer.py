@@ -48,6 +48,8 @@ def test_a_slider_moves_the_code_and_the_picture(explorer):
     assert explorer.position == [0.0, 2.5]
     assert "(+0.0, +2.5) s.d." in explorer.view.ax_decoded.get_title()
     assert png_bytes(explorer.figure) != before
+    far = "far" in explorer.status.value.split("This code lies")[-1].split("(")[0]
+    assert bool(explorer.figure.legends) == far  # the red frame's key only with a red frame
     key = explorer.view.ax_scatter.collections[0].colorbar  # the codes' colours have a key
     assert key is not None and key.ax.get_ylabel() == "label"
     assert [t.get_text() for t in key.ax.get_yticklabels()] == [str(d) for d in range(10)]
@@ -68,6 +70,7 @@ def test_samples_say_how_many_fall_far_from_the_training_codes(explorer):
     assert f"{int(frag.far.sum())} of {SAMPLES} sampled codes lie far" in explorer.status.value
     framed = [ax for ax in explorer.figure.axes if ax.patches]
     assert len(framed) == int(frag.far.sum())
+    assert bool(explorer.figure.legends) == bool(framed)  # the red frame's key only with a red frame
 
 
 def test_a_line_between_two_digits_of_different_classes(explorer):

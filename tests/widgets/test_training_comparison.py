@@ -154,10 +154,10 @@ def test_saved_runs_load_back_into_a_new_widget(small_digits, tmp_path):
     first = TrainingComparison(data=small_digits, epochs=1, kernels=[3, 5, 7], out_dir=tmp_path)
     first.start()
     other_data = TrainingComparison(out_dir=tmp_path)  # the built-in digits: another data set
-    assert other_data.saved_dropdown.options == ()
+    assert other_data.saved_dropdown.options == () and other_data.load_button.disabled
     other_data.close()
     second = TrainingComparison(data=small_digits, out_dir=tmp_path)
-    assert len(second.saved_dropdown.options) == 1
+    assert len(second.saved_dropdown.options) == 1 and not second.load_button.disabled
     assert "at the pace of the latest saved comparison on this data" in second.intro.value
     second.load_button.click()
     assert second.last_error is None
@@ -166,6 +166,7 @@ def test_saved_runs_load_back_into_a_new_widget(small_digits, tmp_path):
         assert [r.to_dict() for r in second.histories[name]] == [r.to_dict() for r in history]
     assert second.verdict == first.verdict and "loaded" in second.status.value
     assert second.table.value == first.table.value
+    assert (second.kernels, second.epochs, second.kernels_text.value) == ("3, 5, 7", 1, "3, 5, 7")  # as run
     np.testing.assert_array_equal(second.loss_view.lines["7x7"][1].get_ydata(),
                                   first.loss_view.lines["7x7"][1].get_ydata())
     np.testing.assert_array_equal(second.loss_view.accuracy_lines["5x5"].get_ydata(),
@@ -194,8 +195,9 @@ def test_kind_picks_its_built_in_data_and_bad_settings_are_clear(tmp_path):
     cmp.start_button.click()
     assert "ints separated by commas" in str(cmp.last_error)
     cmp.out_dir = str(tmp_path / "nothing")
-    cmp.load_button.click()
-    assert isinstance(cmp.last_error, FileNotFoundError)
+    assert cmp.load_button.disabled  # nothing saved there
+    with pytest.raises(FileNotFoundError, match="no saved comparison of an autoencoder on this data"):
+        cmp.load()
     with pytest.raises(TypeError):
         TrainingComparison(colour="red")
     with pytest.raises(ValueError, match="kind must be one of"):

@@ -61,6 +61,9 @@ def test_the_top_k_shown_are_those_of_top_k_with_their_fields(cnn, test_digits):
     first = test_digits.images[int(expected.indices[3, 0]), 0].numpy()
     np.testing.assert_allclose(images[:28, :28], first)
     assert len(ui.view.boxes.get_segments()) + len(ui.view.clipped_boxes.get_segments()) == 4 * 9
+    keys = [t.get_text() for t in ui.view.ax_images.get_legend().get_texts()]
+    cut = bool(ui.view.clipped_boxes.get_segments())
+    assert keys == ["receptive field", *(["field cut by the border"] if cut else [])]  # only what is drawn
     ui.close()
 
 
