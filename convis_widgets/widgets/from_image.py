@@ -128,6 +128,14 @@ class ImageRun(LayerPicker):
         live, layer = self.live, self.layer
         self._submit_run(lambda job: self._run(job, live, layer))
 
+    @observe("layer")
+    def _say_layer(self, change: Bunch) -> None:
+        """A new layer chosen between runs: the picture shown is still the last run's, so say what
+        Start does now (a running optimisation keeps the layer it started on)."""
+        if not self.running and getattr(self, "result", None) is not None:
+            self._set_status(f"layer <b>{change['new']}</b> chosen (the picture is the last run's); "
+                             + self._ready_text())
+
     @observe(*LIVE)
     def _on_live_setting(self, change: Bunch) -> None:
         if self.running and self.live is not None:

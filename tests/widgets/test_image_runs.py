@@ -59,6 +59,9 @@ def test_inversion_runs_from_noise_to_a_close_match_and_says_so(cnn, digit):
     shown = np.ma.filled(inv.view.im_now.get_array(), np.nan)
     np.testing.assert_allclose(shown, inv.result.images[0, 0].numpy(), atol=1e-6)
     assert model_checksum(cnn) == before
+    inv.layer = "relu4"  # between runs: the picture is still relu2's, and the status says so
+    assert "layer <b>relu4</b> chosen (the picture is the last run's)" in inv.status.value
+    assert "relu2" in inv.view.ax_now.get_title()
     inv.close()
 
 
