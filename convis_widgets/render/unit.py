@@ -9,10 +9,10 @@ import textwrap
 import numpy as np
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
 
 from . import SELECTED_COLOR, _bare, _cmap, _set_image, image_for_display
 from .grid import channel_grid, grid_cell, grid_shape
+from .legends import legend_of_shown
 
 CLIPPED_COLOR = "#1f77b4"  # a field cut by the image border: drawn dashed in this colour
 PAD = 1
@@ -73,12 +73,11 @@ class UnitView:
                          for ax in (self.ax_map, self.ax_cam)}
         for ax in self.axes:
             _bare(ax)
-        self.boxes = LineCollection([], colors=SELECTED_COLOR, linewidths=1.4)
-        self.clipped_boxes = LineCollection([], colors=CLIPPED_COLOR, linewidths=1.4, linestyles="--")
+        self.boxes = LineCollection([], colors=SELECTED_COLOR, linewidths=1.4, label="receptive field")
+        self.clipped_boxes = LineCollection([], colors=CLIPPED_COLOR, linewidths=1.4, linestyles="--",
+                                            label="field cut by the border")
         self.ax_images.add_collection(self.boxes)
         self.ax_images.add_collection(self.clipped_boxes)
-        self.keys = [Line2D([], [], color=SELECTED_COLOR, lw=1.4, label="receptive field"),
-                     Line2D([], [], color=CLIPPED_COLOR, lw=1.4, ls="--", label="field cut by the border")]
         self.topk_geometry: tuple[int, int, int, int] = (0, 1, 1, 1)  # tiles, h, w, ncols of the images
         for ax, title in ((self.ax_pattern, "pattern: press Start"), (self.ax_filter, "filter"),
                           (self.ax_map, "map on the image"), (self.ax_cam, "Grad-CAM"),
@@ -154,6 +153,7 @@ class UnitView:
             self._message(self.ax_images, "")
             self.boxes.set_segments([])
             self.clipped_boxes.set_segments([])
+            self._box_legend()
             self.topk_geometry = (0, 1, 1, 1)
             return
         _, ncols = grid_shape(k)
@@ -166,12 +166,15 @@ class UnitView:
         part = np.where(cut[:, None], boxes, np.nan)
         self.boxes.set_segments(list(box_segments(whole, h, w, ncols)))
         self.clipped_boxes.set_segments(list(box_segments(part, h, w, ncols)))
-        drawn = [key for key, shown in zip(self.keys, (not cut.all(), cut.any()), strict=True) if shown]
-        self.ax_images.legend(handles=drawn, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncols=2,
-                              fontsize=7, frameon=False)  # the kinds of box drawn, no other
+        self._box_legend()
         self.topk_geometry = (k, h, w, ncols)
         self._title(self.ax_crops, title)
         self._title(self.ax_images, "the same images; click one to inspect it")
+
+    def _box_legend(self) -> None:
+        """Under the top images, a key of the kinds of box drawn (whole or cut fields), no other."""
+        legend_of_shown(self.ax_images, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncols=2, fontsize=7,
+                        frameon=False)
 
     def image_tile(self, x: float, y: float) -> int | None:
         """Which top-k image (its rank) lies under data point (x, y) of the top-images panel."""
