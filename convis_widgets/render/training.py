@@ -217,7 +217,20 @@ def results_table(summaries: Sequence[RunSummary], verdict: str) -> str:
         for s in summaries)
     header = "".join(f"<th {cell_style}>{h}</th>" for h in head)
     return (f"<table class='convis-results'><thead><tr>{header}</tr></thead><tbody>{rows}</tbody></table>"
-            f"<p class='convis-verdict'><b>{html.escape(verdict)}</b></p>" + (
-                "<p class='convis-verdict-note' style='font-size: 90%'>± is the standard deviation over the "
-                "epochs (or seeds) averaged; a difference is <i>within noise</i> when it is at most "
-                f"{NOISE_SE:g} standard errors of the difference.</p>" if "±" in verdict else ""))
+            f"<p class='convis-verdict'><b>{html.escape(verdict)}</b></p>" + _spread_note(verdict))
+
+
+def _spread_note(verdict: str) -> str:
+    """What the verdict's ± are, and when a difference is within noise (empty without a ±)."""
+    if "±" not in verdict:
+        return ""
+    parts = []
+    if "epoch by epoch" in verdict:
+        parts.append("± after a difference is its standard deviation from epoch to epoch, over the epochs "
+                     "averaged (a fall both runs share cancels in it). Those epochs come from one seed, so "
+                     "they do not show how much another seed would change the result: start again with "
+                     "another seed, and the verdict pools the seeds.")
+    if "seeds" in verdict:
+        parts.append("± after a figure is its standard deviation across the seeds, the run-to-run spread.")
+    parts.append(f"A difference is <i>within noise</i> when it is at most {NOISE_SE:g} standard errors.")
+    return f"<p class='convis-verdict-note' style='font-size: 90%'>{' '.join(parts)}</p>"

@@ -26,6 +26,7 @@ from ..compute.training import (
     builtin,
     compare_first_kernels,
     data_folder,
+    other_seeds,
     summarize,
     train_and_held_out,
     verdict,
@@ -190,14 +191,18 @@ class TrainingComparison(SavedComparisons):
         return Path(self.out_dir) / data_folder(self.kind, self._data()[0])
 
     def _describe(self) -> None:
-        """Say before Start what Start will train, on what, and how long it should take."""
+        """Say before Start what Start will train, on what, and how long it should take; after a run,
+        once a setting changes, say it above that run's views (which stay until the next Start)."""
+        self.intro.value = self._start_text()
         if self.histories:
-            return
+            self.intro.value = f"The views below are the last run's. Next, {self.intro.value}"
+            self.intro.layout.display = None
+
+    def _start_text(self) -> str:
         try:
             kernels = parse_kernels(self.kernels)
         except ValueError as exc:
-            self.intro.value = f"<b>Start</b> needs first-kernel sizes: {html.escape(str(exc))}."
-            return
+            return f"<b>Start</b> needs first-kernel sizes: {html.escape(str(exc))}."
         train, val = self._data()
         n_train = len(as_tensors(train)[0])
         n_val = len(as_tensors(val)[0]) if val is not None else round(n_train * HELD_OUT_FRACTION)
@@ -206,11 +211,11 @@ class TrainingComparison(SavedComparisons):
         model = "copies of your network" if self.model_fn is not None else \
             f"{builtin(self.kind).model_name} {self.kind}s"
         labels = {key: text for text, key in self.data_dropdown.options}
-        self.intro.value = start_text(kernels, model, labels.get(self.dataset, self.dataset), n_train, n_val,
-                                      self.epochs, self.batch_size, self.lr, self.seed, self._pace(),
-                                      classifier=self.kind == "classifier")
-        if refused := refused_text(self.builtin, self._model_channels):
-            self.intro.value += f"<br>{html.escape(refused)}"
+        text = start_text(kernels, model, labels.get(self.dataset, self.dataset), n_train, n_val,
+                          self.epochs, self.batch_size, self.lr, self.seed, self._pace(),
+                          classifier=self.kind == "classifier")
+        refused = refused_text(self.builtin, self._model_channels)
+        return text + (f"<br>{html.escape(refused)}" if refused else "")
 
     # --- running -------------------------------------------------------------------------
 
@@ -280,10 +285,17 @@ class TrainingComparison(SavedComparisons):
         self._set_status(self.progress.show(record, run.config["epochs"], lasts))
 
     def _finish(self, runs: list[Run], how: str) -> None:
+        """The table of ``runs`` and the verdict, pooled with the comparisons of the same settings
+        saved before them with other seeds (then over seeds, the run-to-run spread)."""
         self.summaries = [summarize(r) for r in runs if r.last_epoch is not None]
-        self.verdict = verdict(self.summaries)
+        finished = bool(runs) and all(r.status == "finished" for r in runs)
+        seeds = other_seeds(runs) if finished else []
+        self.verdict = verdict(self.summaries + [summarize(r) for comparison in seeds for r in comparison])
         self.progress.finish(runs)
         folder = runs[0].path.parent if runs and runs[0].path is not None else None
         self.table.value = results_table(self.summaries, self.verdict)
         where = f"; saved in {folder}" if folder is not None else ""
-        self._set_status(f"{how}{where}")
+        others = ", ".join(str(c[0].config["seed"]) for c in seeds)
+        pooled = (f"; the verdict pools the saved runs of seed{'s' if len(seeds) > 1 else ''} {others} with "
+                  "these settings" if seeds else "")
+        self._set_status(f"{how}{where}{pooled}")

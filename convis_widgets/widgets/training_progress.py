@@ -37,9 +37,11 @@ def start_text(kernels: list[int], model: str, data: str, n_train: int, n_val: i
         when = (f"It should take about {format_duration(pace * epochs * len(kernels))} (at the "
                 "pace of the latest saved comparison on this data).")
     figures = "loss and accuracy" if classifier else "loss"
-    end = (f"a verdict on the held-out {figures} over the last {LAST_EPOCHS} epochs" if epochs >= LAST_EPOCHS
-           else f"no verdict: {epochs} epoch{'s' if epochs > 1 else ''} are too few to measure the noise "
-                f"(train {LAST_EPOCHS} or more)")
+    seeds = "saved runs of these settings with other seeds are pooled into the verdict"
+    end = (f"a verdict on the held-out {figures} over the last {LAST_EPOCHS} epochs ({seeds}: start again "
+           "with another seed to measure the run-to-run spread)" if epochs >= LAST_EPOCHS
+           else f"no verdict from one seed: {epochs} epoch{' is' if epochs == 1 else 's are'} too few to "
+                f"measure the noise (train {LAST_EPOCHS} or more, or start again with another seed: {seeds})")
     return (
         f"<b>Start</b> trains {len(kernels)} {model} side by side, identical but for the first layer's "
         f"kernel ({sizes}), on {html.escape(data)}: {n_train:,} training images, {n_val:,} held out; "

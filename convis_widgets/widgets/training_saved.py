@@ -4,32 +4,16 @@ name ends with, loaded back as they were shown live, and timed (the pace a new r
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any
 
 import ipywidgets as w
 
-from ..compute.training import Record, Run, load_runs
+from ..compute.training import Record, Run, load_runs, saved_comparisons
 from .base import ConvisWidget
 from .labels import shorten_middle
 
 LABEL_CHARS = 40  # a saved comparison's name in the dropdown, cut in the middle (fits at 900 px)
-_DATE = re.compile(r"(\d{8}-\d{6})(?:-(\d+))?$")
-
-
-def _saved_folders(home: Path) -> list[Path]:
-    """Folders under ``home`` (one data set's folder) holding saved runs, newest first (by the date
-    their name ends with)."""
-    if not home.is_dir():
-        return []
-    folders = {p.parent for p in home.rglob("*.json")}
-
-    def when(folder: Path) -> tuple[str, int, str]:
-        found = _DATE.search(folder.name)
-        return (found.group(1), int(found.group(2) or 1), folder.name) if found else ("", 0, folder.name)
-
-    return sorted(folders, key=when, reverse=True)
 
 
 class SavedComparisons(ConvisWidget):
@@ -72,7 +56,7 @@ class SavedComparisons(ConvisWidget):
 
     def _list_saved(self) -> None:
         """List the saved comparisons of the current kind and data set, newest first and chosen."""
-        folders = _saved_folders(self._home())
+        folders = saved_comparisons(self._home())
         self.saved_dropdown.options = [(shorten_middle(f.name, LABEL_CHARS), str(f)) for f in folders]
         if folders:
             self.saved_dropdown.value = str(folders[0])
@@ -93,15 +77,15 @@ class SavedComparisons(ConvisWidget):
         self.runner.cancel()
         self._clear_error()
         c = runs[0].config
+        kernels = c.get("kernels") or [r.config.get("first_kernel") for r in runs]
+        shown: dict[str, Any] = {k: c[k] for k in ("epochs", "batch_size", "lr", "seed") if k in c}
+        self._set_choices({**shown, "kernels": ", ".join(map(str, kernels))})  # the settings it was run with
         self._reset(runs, f"saved: {c['kind']} on {c['data']}")
         self.runs = runs
         for run in runs:
             for record in run.records:
                 self._show(record, runs)
         self._finish(runs, f"loaded {Path(chosen).name}")
-        kernels = c.get("kernels") or [r.config.get("first_kernel") for r in runs]
-        shown: dict[str, Any] = {k: c[k] for k in ("epochs", "batch_size", "lr", "seed") if k in c}
-        self._set_choices({**shown, "kernels": ", ".join(map(str, kernels))})  # the settings it was run with
         return runs
 
 

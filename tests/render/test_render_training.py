@@ -115,5 +115,11 @@ def test_results_table_rows_and_verdict():
     assert "9x9 &lt;b&gt;" in table  # names are escaped
     assert ">-</td>" in table  # nan loss and no accuracy shown as "-"
     assert table.endswith("<p class='convis-verdict'><b>3x3 learns faster</b></p>")
-    noted = results_table(rows, "held-out loss 0.050 ± 0.001 vs 0.060 ± 0.002: 3x3 better on loss")
-    assert "± is the standard deviation" in noted and "at most 2 standard errors" in noted
+    seeds = results_table(rows, "held-out loss 0.050 ± 0.001 vs 0.060 ± 0.002 (3x3 vs 9x9, over 3 seeds): "
+                                "3x3 better on loss")
+    assert "standard deviation across the seeds" in seeds and "at most 2 standard errors" in seeds
+    assert "from epoch to epoch" not in seeds
+    epochs = results_table(rows, "held-out loss 0.050 vs 0.060, difference −0.010 ± 0.001 (3x3 vs 9x9, epoch "
+                                 "by epoch over the last 3 epochs): 3x3 better on loss")
+    assert "standard deviation from epoch to epoch" in epochs and "another seed" in epochs
+    assert "across the seeds" not in epochs and "at most 2 standard errors" in epochs

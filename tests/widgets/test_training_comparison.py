@@ -55,7 +55,9 @@ def test_before_start_a_message_says_what_start_does_and_no_empty_figure_shows(s
     assert "trains 3 SeedCNN classifiers" in cmp.intro.value and "(3x3 and 5x5 and 7x7)" in cmp.intro.value
     assert "a verdict on the held-out loss and accuracy over the last 3 epochs" in cmp.intro.value
     cmp.epochs = 2  # the verdict needs 3 epochs to measure the noise: the message says there will be none
-    assert "no verdict: 2 epochs are too few to measure the noise (train 3 or more)" in cmp.intro.value
+    assert ("no verdict from one seed: 2 epochs are too few to measure the noise (train 3 or more, or "
+            "start again with another seed: saved runs of these settings with other seeds are pooled"
+            ) in cmp.intro.value
     cmp.kind, cmp.epochs = "autoencoder", 4  # no accuracy to judge an autoencoder by
     assert "a verdict on the held-out loss over the last 3 epochs" in cmp.intro.value
     cmp.close()
@@ -90,7 +92,7 @@ def test_start_draws_every_record_and_ends_with_a_table(small_digits, tmp_path, 
     assert shown.shape == (4 * 10 - 1, 4 * 10 - 1)  # 16 filters 9x9 in a 4x4 mosaic, 1-px gaps
     assert [b.children[0].value for b in cmp.progress.children] == [1.0, 1.0]
     assert cmp.verdict.startswith("held-out accuracy ")
-    assert re.search(r"\((3x3 vs 9x9|9x9 vs 3x3), over the last 3 epochs\): ", cmp.verdict)
+    assert re.search(r"\((3x3 vs 9x9|9x9 vs 3x3), epoch by epoch over the last 3 epochs\): ", cmp.verdict)
     assert cmp.verdict in cmp.table.value.replace("&#x27;", "'")
     assert "<table" in cmp.table.value and "dead channels" in cmp.table.value
     assert [s.name for s in cmp.summaries] == ["3x3", "9x9"]
@@ -101,6 +103,40 @@ def test_start_draws_every_record_and_ends_with_a_table(small_digits, tmp_path, 
     assert Path(folder).parent == tmp_path / "classifier-few-digits-1x28x28-200"
     assert [r.status for r in load_runs(tmp_path)] == ["finished", "finished"]
     assert not cmp.start_button.disabled and cmp.stop_button.disabled
+    assert cmp.intro.layout.display == "none"  # the finished run's views, and no message, until a change
+    cmp.kernels_text.value = "3, 5"
+    assert cmp.intro.layout.display is None and cmp.intro.value.startswith(
+        "The views below are the last run's. Next, <b>Start</b> trains 2 SeedCNN classifiers")
+    assert "(3x3 and 5x5)" in cmp.intro.value
+    assert "at the pace of the latest saved comparison" in cmp.intro.value
+    cmp.close()
+
+
+def test_the_verdict_pools_saved_runs_of_the_same_settings_with_other_seeds(small_digits, tmp_path):
+    """One epoch per seed is too few to measure the noise; two seeds of the same settings measure the
+    run-to-run spread. Other settings (here the learning rate) are not pooled, and Load gives back the
+    verdict the live run showed (pooled with the seeds saved before it)."""
+    cmp = TrainingComparison(data=small_digits, epochs=1, out_dir=tmp_path)
+    cmp.start()
+    assert cmp.verdict.endswith("too few epochs to measure the noise, no verdict (train 3 epochs or more, "
+                                "or several seeds)")
+    cmp.lr, cmp.seed = 0.001, 1  # other settings: not pooled with seed 0
+    cmp.start()
+    assert "too few epochs" in cmp.verdict and "the verdict pools" not in cmp.status.value
+    cmp.lr = 0.003
+    cmp.start()
+    assert "over 2 seeds (1, 0)" in cmp.verdict or "over 2 seeds (0, 1)" in cmp.verdict, cmp.verdict
+    assert "too few" not in cmp.verdict and "±" in cmp.verdict
+    assert "the verdict pools the saved runs of seed 0 with these settings" in cmp.status.value
+    seed_1 = cmp.verdict
+    cmp.seed = 2
+    cmp.start()
+    assert "over 3 seeds" in cmp.verdict and "seeds 0, 1 with these settings" in cmp.status.value
+    assert [s.seed for s in cmp.summaries] == [2, 2]  # the table shows this comparison's runs only
+    folders = [f for _, f in cmp.saved_dropdown.options]
+    assert len(folders) == 4
+    cmp.load(folders[1])  # the seed-1 comparison at lr 0.003: pooled with seed 0 only, as it was live
+    assert cmp.verdict == seed_1
     cmp.close()
 
 

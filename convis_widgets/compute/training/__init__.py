@@ -9,8 +9,9 @@ why) when the loss stops being finite, and are saved as JSON history plus a stat
 Modules: :mod:`.config` (the schedule, :class:`TrainConfig`), :mod:`.data` (inputs, checked),
 :mod:`.seeding` (a run's own generators), :mod:`.trainer` (the one training loop),
 :mod:`.run` (:func:`train_run`), :mod:`.comparison` (:func:`compare_first_kernels`),
-:mod:`.records` (records and files), :mod:`.report` (summaries, the spread over the last
-epochs and the verdict that says "within noise" inside it),
+:mod:`.records` (records and files), :mod:`.saved` (saved comparisons, and those of other seeds),
+:mod:`.report` (summaries, the spread over the last epochs or seeds and the verdict that says
+"within noise" inside it),
 :mod:`.builtins` (default model and data per kind, registered by ``import convis_widgets``).
 This package needs torch + numpy only; it never changes the model you pass, nor torch's
 global random generator, thread count or deterministic-algorithms setting.
@@ -49,6 +50,7 @@ from .report import (
     verdict,
 )
 from .run import Training, train_run
+from .saved import other_seeds, saved_comparisons
 from .seeding import SeededRandom
 from .trainer import EVAL_BATCH_SIZE, Loss, Trainer, TrainingDiverged, first_layers, random_shift
 
@@ -101,9 +103,11 @@ __all__ = [
     "first_layers",
     "load_run",
     "load_runs",
+    "other_seeds",
     "pooled",
     "random_shift",
     "register_builtin",
+    "saved_comparisons",
     "settings_name",
     "split_held_out",
     "spread",

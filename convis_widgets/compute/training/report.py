@@ -1,10 +1,11 @@
 """The report of finished runs: each run's end figures (RunSummary) and a verdict a teacher would sign.
 
 The verdict compares runs on the held-out loss and (for a classifier) the held-out accuracy
-together, each as its mean and spread over the last epochs of a run (or over several seeds, when
-summaries of one first layer from several seeds are given). A difference counts only when it is
-more than twice its standard error from those spreads; otherwise it is "within noise". Cancelled
-or failed runs get no verdict.
+together, each averaged over the last epochs of a run, or over several seeds when summaries of one
+first layer from several seeds are given. Over epochs, the two runs' difference is taken epoch by
+epoch, so that a loss both runs are still losing is not read as noise; over seeds, from each first
+layer's run-to-run spread. A difference counts only when it is more than twice its standard error;
+otherwise it is "within noise". Cancelled or failed runs get no verdict.
 """
 
 from __future__ import annotations
@@ -26,12 +27,15 @@ NOISE_SE = 2.0
 
 @dataclass(frozen=True)
 class Spread:
-    """A figure's mean and standard deviation over its samples, and what they were (``over``)."""
+    """A figure's mean and standard deviation over its samples, and what they were (``over``);
+    ``keys`` name the samples (the epochs) where two spreads can be paired sample by sample."""
 
     mean: float
     std: float
     n: int
     over: str
+    values: tuple[float, ...] = ()
+    keys: tuple[int, ...] = ()
 
     @property
     def sem(self) -> float:
@@ -39,28 +43,33 @@ class Spread:
         return self.std / math.sqrt(self.n) if self.n >= 2 else float("nan")
 
 
-def spread(values: Sequence[float], over: str) -> Spread:
-    """Mean and sample standard deviation (ddof 1; NaN for one value) of ``values``."""
+def spread(values: Sequence[float], over: str, keys: Sequence[int] = ()) -> Spread:
+    """Mean and sample standard deviation (ddof 1; NaN for one value) of ``values``, named by
+    ``keys`` (one per value, or none)."""
     v = np.asarray(values, dtype=np.float64)
     if v.size == 0 or not np.all(np.isfinite(v)):
         raise ValueError(f"a spread needs one or more finite values; got {list(values)!r}")
+    if keys and len(keys) != v.size:
+        raise ValueError(f"a spread needs one key per value; got {len(keys)} keys for {v.size} values")
     mean = float(v.mean())
     std = float(v.std(ddof=1)) if v.size >= 2 else float("nan")
-    if std < 1e-12 * max(1.0, abs(mean)):  # equal values: no rounding noise as spread
+    if std < 1e-12 * max(1.0, float(np.abs(v).max())):  # equal values: no rounding noise as spread
         std = 0.0
-    return Spread(mean, std, int(v.size), over)
+    return Spread(mean, std, int(v.size), over, tuple(float(x) for x in v), tuple(int(k) for k in keys))
 
 
 @dataclass(frozen=True)
 class Difference:
     """Two runs compared on one figure: which is better, or None when the difference is within noise
-    (``measured`` False: too few samples to measure the noise)."""
+    (``measured`` False: too few samples to measure the noise). ``paired``: the first run's figure
+    minus the second's, sample by sample, when the two were paired (else None)."""
 
     figure: str
     names: tuple[str, str]
     values: tuple[Spread, Spread]
     better: str | None
     measured: bool
+    paired: Spread | None = None
 
     @property
     def within_noise(self) -> bool:
@@ -71,16 +80,26 @@ class Difference:
 def compare(figure: str, a: tuple[str, Spread], b: tuple[str, Spread], *, higher_is_better: bool
             ) -> Difference:
     """Compare ``a`` and ``b`` (name, spread) on ``figure``: the better one only when the difference of
-    means exceeds NOISE_SE standard errors of the difference (Welch's, from the two spreads)."""
+    means exceeds NOISE_SE standard errors of the difference.
+
+    Spreads over the same keys (the same epochs of two runs) are paired: the standard error is that
+    of the per-epoch differences, in which a trend both runs share cancels. Others (seeds) are
+    compared by Welch's standard error, from the two spreads.
+    """
     (name_a, sa), (name_b, sb) = a, b
-    noise = NOISE_SE * math.sqrt(sa.sem ** 2 + sb.sem ** 2)
-    if math.isnan(noise):
-        return Difference(figure, (name_a, name_b), (sa, sb), None, measured=False)
-    diff = sa.mean - sb.mean
+    names, values = (name_a, name_b), (sa, sb)
+    if math.isnan(sa.std) or math.isnan(sb.std):
+        return Difference(figure, names, values, None, measured=False)
+    paired = None
+    if sa.keys and sa.keys == sb.keys:
+        paired = spread(np.subtract(sa.values, sb.values).tolist(), sa.over, sa.keys)
+        diff, noise = paired.mean, NOISE_SE * paired.sem
+    else:
+        diff, noise = sa.mean - sb.mean, NOISE_SE * math.sqrt(sa.sem ** 2 + sb.sem ** 2)
     if abs(diff) <= noise:
-        return Difference(figure, (name_a, name_b), (sa, sb), None, measured=True)
+        return Difference(figure, names, values, None, measured=True, paired=paired)
     a_better = diff > 0 if higher_is_better else diff < 0
-    return Difference(figure, (name_a, name_b), (sa, sb), name_a if a_better else name_b, measured=True)
+    return Difference(figure, names, values, name_a if a_better else name_b, measured=True, paired=paired)
 
 
 @dataclass
@@ -100,6 +119,7 @@ class RunSummary:
     planned_epochs: int
     loss: Spread
     accuracy: Spread | None
+    seed: int | None = None
 
 
 def _over(k: int) -> str:
@@ -122,23 +142,24 @@ def summarize(run: Run, *, last: int = LAST_EPOCHS) -> RunSummary:
         raise ValueError(f"run {run.name!r} has no held-out record yet")
     trained = [r for r in run.records if r.is_epoch and r.epoch >= 1][-last:]
     window = trained or [last_rec]  # a run stopped in its first epoch: only the untrained model
-    loss = _unmeasured_if_short(spread([float(r.val_loss or 0.0) for r in window], _over(len(window))), last)
+    epochs, over = [r.epoch for r in window], _over(len(window))
+    loss = _unmeasured_if_short(spread([float(r.val_loss or 0.0) for r in window], over, epochs), last)
     accs = [r.val_accuracy for r in window if r.val_accuracy is not None]
-    accuracy = (_unmeasured_if_short(spread(accs, _over(len(accs))), last) if len(accs) == len(window)
+    accuracy = (_unmeasured_if_short(spread(accs, over, epochs), last) if len(accs) == len(window)
                 else None)
     filters = run.records[-1].filters
     smooth = float(smoothness(filters).mean()) if filters.shape[2] * filters.shape[3] > 1 else float("nan")
     dead = last_rec.dead if last_rec.dead is not None else np.zeros(0, dtype=bool)
     return RunSummary(run.name, run.status, last_rec.epoch, float(last_rec.val_loss), last_rec.val_accuracy,
                       int(dead.sum()), len(dead), smooth, run.records[-1].elapsed,
-                      int(run.config.get("epochs", last_rec.epoch)), loss, accuracy)
+                      int(run.config.get("epochs", last_rec.epoch)), loss, accuracy, run.config.get("seed"))
 
 
 def pooled(summaries: Sequence[RunSummary]) -> list[tuple[str, Spread, Spread | None]]:
     """Per first layer (summary name), in first-seen order: its held-out loss and accuracy spreads.
 
     A name met once keeps its last-epochs spreads; a name met several times (runs of several
-    seeds) gets the spread of those runs' means, over "n seeds".
+    seeds) gets the spread of those runs' means, over "n seeds" (named when the summaries carry them).
     """
     groups: dict[str, list[RunSummary]] = {}
     for s in summaries:
@@ -148,7 +169,8 @@ def pooled(summaries: Sequence[RunSummary]) -> list[tuple[str, Spread, Spread | 
         if len(group) == 1:
             out.append((name, group[0].loss, group[0].accuracy))
             continue
-        over = f"{len(group)} seeds"
+        seeds = [s.seed for s in group]
+        over = f"{len(group)} seeds" + (f" ({', '.join(map(str, seeds))})" if None not in seeds else "")
         accs = [s.accuracy.mean for s in group if s.accuracy is not None]
         out.append((name, spread([s.loss.mean for s in group], over),
                     spread(accs, over) if len(accs) == len(group) else None))
@@ -167,15 +189,22 @@ def _decimals(std: float, least: int) -> int:
 
 
 def _show(d: Difference) -> str:
+    """'loss 0.0121 vs 0.0142, difference -0.0021 ± 0.0003' (paired), 'loss 0.15 ± 0.05 vs …' (seeds)."""
     (sa, sb), pct = d.values, d.figure.endswith("accuracy")
     scale, unit = (100.0, "%") if pct else (1.0, "")
-    places = max(_decimals(s.std * scale, 1 if pct else 3) for s in (sa, sb))
+    places = max(_decimals(s.std * scale, 1 if pct else 3) for s in (sa, sb, d.paired) if s is not None)
 
-    def one(s: Spread) -> str:
-        pm = f" ± {_num(s.std * scale, places)}" if math.isfinite(s.std) else ""
-        return f"{_num(s.mean * scale, places)}{unit}{pm}"
+    def one(s: Spread, *, sign: bool = False, show_std: bool = True) -> str:
+        pm = f" ± {_num(s.std * scale, places)}" if show_std and math.isfinite(s.std) else ""
+        mean = _num(s.mean * scale, places)
+        if sign:  # a signed difference; one that rounds to zero has no sign
+            mean = mean.lstrip("-") if float(mean) == 0 else f"{s.mean * scale:+.{places}f}".replace("-", "−")
+        return f"{mean}{pm} points" if sign and pct else f"{mean}{unit}{pm}"
 
-    return f"{d.figure} {one(sa)} vs {one(sb)}"
+    if d.paired is None:
+        return f"{d.figure} {one(sa)} vs {one(sb)}"
+    return (f"{d.figure} {one(sa, show_std=False)} vs {one(sb, show_std=False)}, "
+            f"difference {one(d.paired, sign=True)}")
 
 
 def _stopped(summaries: Sequence[RunSummary]) -> str | None:
@@ -196,7 +225,9 @@ def verdict(summaries: Sequence[RunSummary]) -> str:
     measured and "within noise" where the difference is inside the spread it measured.
 
     The best run (by accuracy, else loss) is compared with the runner-up; a winner is named only
-    when one figure favours it beyond noise and the other does not favour the other run.
+    when one figure favours it beyond noise and the other does not favour the other run. A winner
+    from one seed's epochs is said to hold "in this seed": another seed can reverse it, which only
+    several seeds (pooled) measure.
     """
     if not summaries:
         return "no run has reached an epoch yet"
@@ -213,9 +244,13 @@ def verdict(summaries: Sequence[RunSummary]) -> str:
     diffs = [compare("held-out loss", (na, la), (nb, lb), higher_is_better=False)]
     if use_acc and aa is not None and ab is not None:
         diffs.insert(0, compare("held-out accuracy", (na, aa), (nb, ab), higher_is_better=True))
-    overs = sorted({s.over for d in diffs for s in d.values})
-    measured = ", ".join(_show(d) for d in diffs) + f" ({na} vs {nb}, over {' / '.join(overs)})"
-    return f"{measured}: {_conclusion(diffs)}"
+    overs = " / ".join(sorted({s.over for d in diffs for s in d.values}))
+    how = f"epoch by epoch over {overs}" if any(d.paired for d in diffs) else f"over {overs}"
+    measured = "; ".join(_show(d) for d in diffs) + f" ({na} vs {nb}, {how})"
+    conclusion = _conclusion(diffs)
+    if any(d.paired for d in diffs) and any(d.better for d in diffs):
+        conclusion = f"in this seed, {conclusion}"  # its epochs cannot show what another seed would give
+    return f"{measured}: {conclusion}"
 
 
 def _conclusion(diffs: Sequence[Difference]) -> str:

@@ -4,6 +4,7 @@ inside the spread it measured, and no verdict on runs that did not finish."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -58,22 +59,24 @@ def test_the_issue_case_lower_noisy_loss_against_higher_accuracy_is_not_a_win_fo
     assert summarize(nine).val_loss < summarize(three).val_loss
     line = verdict([summarize(three), summarize(nine)])
     assert "9x9 better" not in line and "9x9 is better" not in line
-    assert line.startswith("held-out accuracy 98.6% ± 0.1 vs 98.3% ± 0.1, held-out loss")
-    assert "(3x3 vs 9x9, over the last 3 epochs)" in line
-    assert line.endswith("3x3 better on accuracy; loss within noise")
+    assert line.startswith("held-out accuracy 98.6% vs 98.3%, difference +0.3 ± 0.0 points; held-out loss "
+                           "0.049 vs 0.046, difference +0.003 ± 0.008"), line
+    assert "(3x3 vs 9x9, epoch by epoch over the last 3 epochs)" in line
+    assert line.endswith(": in this seed, 3x3 better on accuracy; loss within noise")
 
 
 def test_both_figures_beyond_noise_the_same_way_name_the_winner():
     a = history("3x3", [2, 0.2, 0.10, 0.101, 0.099], [0.1, 0.9, 0.960, 0.961, 0.959])
     b = history("9x9", [2, 0.3, 0.20, 0.201, 0.199], [0.1, 0.8, 0.900, 0.901, 0.899], kernel=9)
-    assert verdict([summarize(b), summarize(a)]).endswith("3x3 better on accuracy and loss")
+    assert verdict([summarize(b), summarize(a)]).endswith(": in this seed, 3x3 better on accuracy and loss")
 
 
 def test_figures_that_disagree_beyond_noise_give_no_winner():
     a = history("3x3", [2, 0.2, 0.30, 0.301, 0.299], [0.1, 0.9, 0.960, 0.961, 0.959])
     b = history("9x9", [2, 0.3, 0.20, 0.201, 0.199], [0.1, 0.8, 0.900, 0.901, 0.899], kernel=9)
     line = verdict([summarize(a), summarize(b)])
-    assert line.endswith("mixed, 3x3 better on held-out accuracy; 9x9 better on held-out loss: no winner")
+    assert line.endswith(": in this seed, mixed, 3x3 better on held-out accuracy; 9x9 better on held-out "
+                         "loss: no winner")
 
 
 def test_a_difference_inside_the_epoch_to_epoch_spread_is_within_noise():
@@ -86,8 +89,31 @@ def test_an_autoencoder_is_judged_on_its_loss():
     a = history("3x3", [0.1, 0.02, 0.0126, 0.0125, 0.0124], [None] * 5)
     b = history("9x9", [0.1, 0.03, 0.0141, 0.0140, 0.0139], [None] * 5, kernel=9)
     line = verdict([summarize(b), summarize(a)])
-    assert line == ("held-out loss 0.0125 ± 0.0001 vs 0.0140 ± 0.0001 (3x3 vs 9x9, over the last 3 epochs): "
-                    "3x3 better on loss")
+    assert line == ("held-out loss 0.0125 vs 0.0140, difference −0.0015 ± 0.0000 (3x3 vs 9x9, epoch by epoch "
+                    "over the last 3 epochs): in this seed, 3x3 better on loss")
+
+
+def test_a_fall_both_runs_share_is_not_noise():
+    """Both losses still fall by 0.003 an epoch, 0.002 apart every epoch: compared epoch by epoch the
+    gap is steady. Each run's own spread (0.003) is the fall; taken as noise it would hide the gap."""
+    a = history("3x3", [0.1, 0.02, 0.016, 0.013, 0.010], [None] * 5)
+    b = history("9x9", [0.1, 0.03, 0.018, 0.015, 0.012], [None] * 5, kernel=9)
+    sa, sb = summarize(a).loss, summarize(b).loss
+    assert sa.keys == sb.keys == (2, 3, 4)
+    unpaired = compare("loss", ("3x3", replace(sa, keys=())), ("9x9", replace(sb, keys=())),
+                       higher_is_better=False)
+    assert unpaired.within_noise and unpaired.paired is None  # what the spreads of each run alone say
+    paired = compare("loss", ("3x3", sa), ("9x9", sb), higher_is_better=False)
+    assert paired.better == "3x3" and paired.paired is not None
+    assert paired.paired.mean == pytest.approx(-0.002) and paired.paired.std == pytest.approx(0.0, abs=1e-12)
+    assert verdict([summarize(a), summarize(b)]).endswith(": in this seed, 3x3 better on loss")
+
+
+def test_a_gap_that_changes_sign_from_epoch_to_epoch_is_within_noise_when_paired():
+    a = history("3x3", [0.1, 0.02, 0.016, 0.011, 0.010], [None] * 5)
+    b = history("9x9", [0.1, 0.03, 0.013, 0.014, 0.011], [None] * 5, kernel=9)
+    line = verdict([summarize(a), summarize(b)])
+    assert "epoch by epoch" in line and line.endswith("within noise, neither first layer is better"), line
 
 
 def test_no_verdict_on_cancelled_or_failed_runs_but_the_figures_stay():
@@ -132,7 +158,19 @@ def test_runs_of_several_seeds_are_compared_by_their_run_to_run_spread():
     assert name == "3x3" and loss.over == "3 seeds" and loss.mean == pytest.approx(0.15)
     assert acc is not None and acc.std == 0.0
     line = verdict(summaries)
-    assert "over 3 seeds" in line and line.endswith("within noise, neither first layer is better")
+    assert "over 3 seeds" in line and "epoch by epoch" not in line  # seeds are not paired
+    assert line.endswith("within noise, neither first layer is better")
+    for s, seed in zip(summaries, [0, 1, 2] * 2, strict=True):
+        s.seed = seed
+    assert pooled(summaries)[0][1].over == "3 seeds (0, 1, 2)"
+
+
+def test_a_winner_over_seeds_is_named_without_the_one_seed_caveat():
+    runs = [history("3x3", [2, 0.2, m, m, m], [None] * 5) for m in (0.10, 0.11, 0.12)]
+    runs += [history("9x9", [2, 0.2, m, m, m], [None] * 5, kernel=9) for m in (0.20, 0.21, 0.22)]
+    line = verdict([summarize(r) for r in runs])
+    assert line == ("held-out loss 0.110 ± 0.010 vs 0.210 ± 0.010 (3x3 vs 9x9, over 3 seeds): "
+                    "3x3 better on loss")
 
 
 def test_compare_says_which_is_better_only_beyond_twice_the_standard_error():
