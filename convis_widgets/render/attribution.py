@@ -6,6 +6,7 @@ import textwrap
 from collections.abc import Sequence
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.cm import ScalarMappable
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -69,7 +70,8 @@ class OcclusionView:
     """Left: the image with the occluding patch, the heatmap overlay and its current cell.
     Right: every class score of the original image against the occluded one."""
 
-    def __init__(self, fig: Figure, num_classes: int, cmap: str = "inferno") -> None:
+    def __init__(self, fig: Figure, num_classes: int, class_names: Sequence[str] = (), cmap: str = "inferno"
+                 ) -> None:
         self.fig = fig
         self.ax_image, self.ax_bars = fig.subplots(1, 2, width_ratios=(1, 1.25))
         self.image = self.ax_image.imshow(np.zeros((2, 2)), cmap="gray", vmin=0, vmax=1,
@@ -100,7 +102,12 @@ class OcclusionView:
                                               label="original")
         self.bars_occluded = self.ax_bars.bar(x + 0.2, np.zeros(num_classes), 0.4, color=OCCLUDED_COLOR,
                                               label="occluded")
-        self.ax_bars.set_xticks(x)
+        self.ax_bars.set_xticks(x, list(class_names) or None)
+        if any(len(name) > 3 for name in class_names):  # words, not digits: slanted so they do not collide
+            self.ax_bars.tick_params(axis="x", labelrotation=30)
+            for label in self.ax_bars.get_xticklabels():
+                label.set_horizontalalignment("right")
+                label.set_rotation_mode("anchor")
         self.ax_bars.yaxis.set_major_locator(MaxNLocator(4))
         self.ax_bars.tick_params(labelsize="small")
         self.ax_bars.axhline(0, color="black", linewidth=0.5)
@@ -192,7 +199,21 @@ class OcclusionView:
         hi = max(0.0, float(original.max()), float(occluded.max()))
         pad = 0.08 * (hi - lo or 1.0)
         self.ax_bars.set_ylim(lo - pad, hi + pad)
-        self.ax_bars.set_title(title, fontsize="medium")
+        fit_title(self.ax_bars, title)
+
+
+def fit_title(ax: Axes, title: str, fontsize: str = "medium", smallest: float = 7.0) -> None:
+    """Set ``ax``'s title, in a smaller font (down to ``smallest`` points) where it would run off the
+    figure: a title centred over the axes has room for twice its centre's distance to the nearer edge."""
+    text = ax.set_title(title, fontsize=fontsize)
+    get_renderer = getattr(ax.figure.canvas, "get_renderer", None)
+    if get_renderer is None:
+        return
+    box = ax.get_window_extent(get_renderer())
+    room = 2 * min(box.x0 + box.width / 2, ax.figure.bbox.width - box.x0 - box.width / 2) - 4
+    width = text.get_window_extent(get_renderer()).width
+    if width > room > 0:
+        text.set_fontsize(max(smallest, text.get_fontsize() * room / width))
 
 
 class MapView:

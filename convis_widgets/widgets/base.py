@@ -136,6 +136,8 @@ class ConvisWidget(ErrorGuard, w.VBox):
         """Zoom each figure wider than the widget's width in the browser (``change["new"]``, CSS px)
         out to fit it, text and all, by its dpi (a smaller size in inches would crowd its panels);
         give back its own size where it fits again."""
+        for canvas in self._canvases:  # the view is shown: no resize grip (see `resend_fixed_size`)
+            canvas.resend_fixed_size()
         room = int(change["new"]) - FIGURE_MARGIN_PX
         if room <= 0:
             return

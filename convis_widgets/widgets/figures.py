@@ -34,6 +34,12 @@ class LockedCanvas(Canvas):
         self._force_full = True
         return super().get_diff_image()
 
+    def resend_fixed_size(self) -> None:
+        """Send ``resizable`` (False) again: ipympl's frontend sets it to True when its comm goes live
+        (``update_disabled`` in ipympl 0.10), so a resize grip would show on a figure whose size the
+        widget sets; sent once the view is shown, the kernel's value holds."""
+        self.send_state("resizable")
+
 
 def interactive_figure(figsize: tuple[float, float], lock: threading.RLock) -> Figure:
     """An ipympl figure on a `LockedCanvas` (never registered with pyplot), without the header (a

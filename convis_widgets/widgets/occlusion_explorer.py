@@ -8,6 +8,7 @@ notes "Visualizing and understanding CNNs".
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import ipywidgets as w
@@ -28,6 +29,7 @@ from ..compute.probe import default_layer
 from ..render.attribution import MapView, OcclusionView
 from .base import LayerRule, one_of
 from .layer_picker import LayerPicker
+from .occlusion_maps import class_names
 from .occlusion_patch import PatchReadout
 
 VIEWS = [(METHODS[name].title, name) for name in GRADIENT_METHODS]  # (label, method) of each gradient map
@@ -40,7 +42,8 @@ class OcclusionExplorer(PatchReadout, LayerPicker):
     Move the patch with the x/y sliders or by clicking/dragging on the image. The bar chart
     compares every class score of the original and the occluded image (pre-softmax unless
     ``probabilities``); the title gives the drop of the target's score. ``data`` (images or a
-    data set) gives the "data mean" baseline; by default the given images' mean. Keyword
+    data set) gives the "data mean" baseline; by default the given images' mean. ``classes``: a
+    name per class the model scores, shown beside its number (default: ``data.classes``). Keyword
     arguments are the traits: ``image_index``, ``target``, ``patch_size`` (default a fifth of the
     image), ``stride`` (default a third of the patch), ``patch_x``, ``patch_y``, ``baseline``,
     ``opacity``, ``method`` (the gradient map; ``view`` is its old name), ``layer`` (Grad-CAM's;
@@ -54,6 +57,7 @@ class OcclusionExplorer(PatchReadout, LayerPicker):
         images: torch.Tensor | np.ndarray,
         *,
         data: ImageData | None = None,
+        classes: Sequence[str] | None = None,
         probabilities: bool = False,
         figsize: tuple[float, float] = (7.5, 3.0),
         **choices: Any,
@@ -68,6 +72,7 @@ class OcclusionExplorer(PatchReadout, LayerPicker):
         self.spatial_layers = [i.name for i in self.layer_infos]
         self._clean: dict[int, torch.Tensor] = {}
         self.num_classes = int(self._clean_scores(0).shape[0])
+        self.class_names = class_names(classes, data, self.num_classes)
         self.readout: dict[str, Any] = {}
         self.heatmap: OcclusionResult | None = None
         self._heatmap_key: tuple | None = None
@@ -78,7 +83,7 @@ class OcclusionExplorer(PatchReadout, LayerPicker):
 
         self._build_controls()
         self.figure = self._new_figure(figsize)
-        self.occlusion_view = OcclusionView(self.figure, self.num_classes)
+        self.occlusion_view = OcclusionView(self.figure, self.num_classes, self.class_names)
         self.map_figure = self._new_figure((figsize[0] * 0.6, figsize[1]))
         self.map_view = MapView(self.map_figure)
         on_mouse = self._guarded(self._on_mouse, reraise=False)
@@ -122,7 +127,8 @@ class OcclusionExplorer(PatchReadout, LayerPicker):
         slider = dict(continuous_update=False)
         self.image_slider = self._image_slider()
         self.target_dropdown = c("target", w.Dropdown(
-            options=[("predicted", "predicted")] + [(str(k), k) for k in range(self.num_classes)],
+            options=[("predicted", "predicted")] + [(self._class_text(k, "{k} ({name})", "{k}"), k)
+                                                    for k in range(self.num_classes)],
             description="target", layout=w.Layout(width="14em")))
         self.size_slider = c("patch_size", w.IntSlider(6, min=1, max=side, description="patch", **slider))
         self.stride_slider = c("stride", w.IntSlider(2, min=1, max=side, description="stride", **slider))

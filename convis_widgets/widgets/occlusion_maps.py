@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,21 @@ from .base import ConvisWidget
 from .progress import ESTIMATING, Pace
 
 BATCH_SECONDS = 0.3  # a heatmap batch takes about this long, so Stop takes effect that quickly
+
+
+def class_names(classes: Sequence[str] | None, data: object, count: int) -> list[str]:
+    """The names of the ``count`` classes a model scores: ``classes``, else ``data.classes`` when it
+    names as many (a data set of other classes names none); [] for no names, or names that are the
+    class numbers (the digits')."""
+    if classes is None:
+        found = [str(c) for c in getattr(data, "classes", None) or []]
+    elif isinstance(classes, str) or len(classes) != count:
+        given = repr(classes) if isinstance(classes, str) else f"{len(classes)} names"
+        raise ValueError(f"classes must give one name per class the model scores ({count}); got {given}")
+    else:
+        found = [str(c) for c in classes]
+    numbers = [str(k) for k in range(count)]
+    return found if len(found) == count and found != numbers else []  # "class 3 (3)" would say nothing
 
 
 class AttributionMaps(ConvisWidget):
@@ -79,6 +95,12 @@ class AttributionMaps(ConvisWidget):
     map_note = ""  # why the gradient map shows nothing, when it does not
     heat_status = ""  # what the status says of the heatmap
     folder_text: w.Text
+
+    class_names: list[str]
+
+    def _class_text(self, k: int, named: str = "class {k} ({name})", plain: str = "class {k}") -> str:
+        """Class ``k`` as the views name it: ``named`` with its name, ``plain`` without names."""
+        return named.format(k=k, name=self.class_names[k]) if self.class_names else plain.format(k=k)
 
     def _clean_scores(self, index: int) -> torch.Tensor:
         if index not in self._clean:
@@ -175,7 +197,8 @@ class AttributionMaps(ConvisWidget):
                   f"{result.path} path; largest drop {float(result.drops.max()):.4g}")
 
     def _drop_units(self, target: int) -> str:
-        return f"drop in class {target} {'probability' if self.probabilities else 'score'}"
+        kind = "probability" if self.probabilities else "score"
+        return f"drop in {self._class_text(target, '{name}')} {kind}"
 
     def _draw_map(self, job: Job, map_key: tuple, s: dict) -> None:
         """Compute and draw the gradient map; a Grad-CAM that is zero everywhere says why."""
@@ -185,10 +208,10 @@ class AttributionMaps(ConvisWidget):
         job.check()
         self.map_note = ""
         if method.takes_layer and not (heat > 0).any():
-            self.map_note = (f"{method.title} is zero everywhere: no positive evidence for class "
-                             f"{s['target']} at {s['layer']}")
+            self.map_note = (f"{method.title} is zero everywhere: no positive evidence for "
+                             f"{self._class_text(s['target'])} at {s['layer']}")
         with self._drawing(self.map_figure):
-            title = f"{method.title}, class {s['target']}"
+            title = f"{method.title}, {self._class_text(s['target'])}"
             image = self.images[s["index"]].cpu().numpy()
             self.maps[s["method"]] = self.map_view.update(
                 image, heat, title, units=method.units, signed=method.signed,
@@ -260,7 +283,7 @@ class AttributionMaps(ConvisWidget):
             fig = new_figure((5.0, 2.6))
             kind = METHODS[name]
             units = self._drop_units(target) if kind.takes_window else kind.units
-            MapView(fig).update(image, attribution, f"{kind.title}, class {target}", units=units,
+            MapView(fig).update(image, attribution, f"{kind.title}, {self._class_text(target)}", units=units,
                                 signed=kind.signed)
             paths.append(save_png(fig, folder / f"{stem}_{name}.png"))
         settings = {"image_index": index, "target": target, "patch_size": self.patch_size,

@@ -4,6 +4,7 @@ cheap enough for an observer)."""
 
 from __future__ import annotations
 
+import html
 import time
 
 import ipywidgets as w
@@ -52,14 +53,16 @@ class PatchReadout(AttributionMaps):
         self.readout = {"original": original, "occluded": now, "target": target, "drop": drop,
                         "patch": (self.patch_y, self.patch_x, self.patch_size)}
         kind = "probability" if self.probabilities else "score"
-        title = f"class {target} {kind}: {original[target]:.3g} → {now[target]:.3g} (drop {drop:.3g})"
+        title = (f"{self._class_text(target, '{name}')} {kind}: {original[target]:.3g} → {now[target]:.3g} "
+                 f"(drop {drop:.3g})")
         with self._drawing(self.figure):
             self.occlusion_view.set_patch(self.patch_y, self.patch_x, self.window)
             self.occlusion_view.set_scores(original, now, target, title)
             self._highlight_cell()
         self.readout_html.value = (
             f"patch at (y={self.patch_y}, x={self.patch_x}), {self.patch_size}×{self.patch_size} px: "
-            f"target <b>{target}</b> {kind} {original[target]:.4g} → <b>{now[target]:.4g}</b>, "
+            f"target <b>{html.escape(self._class_text(target, '{k} ({name})', '{k}'))}</b> {kind} "
+            f"{original[target]:.4g} → <b>{now[target]:.4g}</b>, "
             f"drop <b>{drop:.4g}</b>")
         self.last_readout_seconds = time.perf_counter() - start
 

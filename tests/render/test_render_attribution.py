@@ -93,3 +93,23 @@ def test_map_view_sums_channels_and_names_the_method():
     assert view.image.get_array().shape == (5, 6, 3)
     assert view.ax_map.get_title() == "Grad-CAM, class 3"
     assert view.ax_map.get_xlim() == (-0.5, 5.5)
+
+
+def test_a_title_that_would_run_off_the_figure_gets_a_smaller_font():
+    """On an Agg canvas, as the widgets' ipympl canvases are (a figure without one keeps its font)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from convis_widgets.render import new_figure
+    from convis_widgets.render.attribution import fit_title
+
+    fig = new_figure((3.0, 2.0))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    fit_title(ax, "short")
+    medium = ax.title.get_fontsize()
+    fit_title(ax, "horizontal bar score: 0.0545 → 0.0543 (drop 0.000248)")
+    assert 7.0 <= ax.title.get_fontsize() < medium  # smaller, never below 7 pt
+    box = ax.title.get_window_extent(fig.canvas.get_renderer())
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.width
+    fit_title(ax, "short")
+    assert ax.title.get_fontsize() == medium  # a title that fits gets its font back

@@ -333,3 +333,18 @@ def test_figures_zoom_out_to_the_width_the_browser_gives_and_back(name, cnn, ima
         assert [(fig.bbox.width, fig.bbox.height) for fig in figures] == own
     finally:
         widget.close()
+
+
+def test_a_shown_widget_sends_its_figures_fixed_size_again(cnn, images, monkeypatch):
+    """ipympl's frontend turns ``resizable`` on when its comm goes live; once the browser reports the
+    widget's width, each canvas sends its ``resizable`` False again, so no resize grip shows."""
+    widget = MAKERS["ActivationExplorer"](cnn, images)
+    try:
+        sent = []
+        for canvas in widget._canvases:
+            assert canvas.resizable is False
+            monkeypatch.setattr(canvas, "send_state", lambda key=None, c=canvas: sent.append((c, key)))
+        widget.output_width.width = 600
+        assert [c for c, key in sent if key == "resizable"] == widget._canvases
+    finally:
+        widget.close()

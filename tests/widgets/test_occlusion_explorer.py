@@ -324,3 +324,47 @@ def test_a_grad_cam_that_is_zero_everywhere_says_why(cnn, digits4):
         assert "zero everywhere" not in ex.status.value and not ex.map_view.note.get_visible()
     finally:
         ex.close()
+
+
+SHAPES = ["disc", "square", "horizontal bar", "vertical bar", "ring", "cross", "dot", "line", "arc", "star"]
+
+
+def test_class_names_show_beside_the_numbers_wherever_a_class_is_named(cnn, digits4):
+    ex = cw.OcclusionExplorer(cnn, digits4, classes=SHAPES, target=2, view="grad_cam")
+    try:
+        ex.wait(30)
+        assert ex.class_names == SHAPES
+        labels = [label for label, _ in ex.target_dropdown.options]
+        assert labels[:4] == ["predicted", "0 (disc)", "1 (square)", "2 (horizontal bar)"]
+        ticks = [t.get_text() for t in ex.occlusion_view.ax_bars.get_xticklabels()]
+        assert ticks == SHAPES
+        assert all(t.get_rotation() == 30 for t in ex.occlusion_view.ax_bars.get_xticklabels())  # words slant
+        assert ex.occlusion_view.ax_bars.get_title().startswith("horizontal bar score: ")
+        assert "target <b>2 (horizontal bar)</b> score" in ex.readout_html.value
+        assert ex.occlusion_view.colorbar.ax.get_ylabel() == "drop in horizontal bar score"
+        assert ex.map_view.ax_map.get_title() == "Grad-CAM, class 2 (horizontal bar)"
+    finally:
+        ex.close()
+
+
+def test_class_names_come_from_the_data_set_unless_they_are_the_numbers(cnn, digits4):
+    named = SimpleNamespace(images=digits4, classes=SHAPES)
+    ex = cw.OcclusionExplorer(cnn, digits4, data=named, target=1)
+    assert ex.class_names == SHAPES and ex.occlusion_view.ax_bars.get_title().startswith("square score: ")
+    ex.close()
+    numbers = SimpleNamespace(images=digits4, classes=[str(k) for k in range(10)])
+    ex = cw.OcclusionExplorer(cnn, digits4, data=numbers)
+    ticks = [t.get_text() for t in ex.occlusion_view.ax_bars.get_xticklabels()]
+    assert ex.class_names == [] and ticks[:3] == ["0", "1", "2"]
+    assert ex.occlusion_view.ax_bars.get_title().startswith("class ")
+    assert "(" not in ex.occlusion_view.ax_bars.get_title().split("score")[0]
+    ex.close()
+    other = cw.OcclusionExplorer(cnn, digits4, data=SimpleNamespace(images=digits4, classes=SHAPES[:4]))
+    assert other.class_names == []  # a data set of other classes names none
+    other.close()
+
+
+@pytest.mark.parametrize("classes", [SHAPES[:4], "disc square"])
+def test_class_names_that_do_not_match_the_scores_are_refused(cnn, digits4, classes):
+    with pytest.raises(ValueError, match=r"one name per class the model scores \(10\); got "):
+        cw.OcclusionExplorer(cnn, digits4, classes=classes)
