@@ -206,8 +206,8 @@ def _fmt(value: float | None, spec: str) -> str:
 def results_table(summaries: Sequence[RunSummary], verdict: str) -> str:
     """HTML table of each run's final figures, the verdict line under it and, when the verdict gives
     spreads (±), a line saying what they are."""
-    head = ("first layer", "status", "epochs", "held-out loss", "accuracy", "dead channels",
-            "filter smoothness", "time")
+    head = ("first layer", "status", "epochs", "held-out loss, last epoch", "accuracy, last epoch",
+            "dead channels", "filter smoothness", "time")
     cell_style = "style='padding: 2px 12px 2px 0; text-align: left'"  # the notebook's CSS may set none
     rows = "".join(
         "<tr>" + "".join(f"<td {cell_style}>{html.escape(str(cell))}</td>" for cell in (

@@ -45,6 +45,8 @@ def fit_control(control: w.Widget) -> None:
         # ipywidgets 8 gives ToggleButtons a block box, where its buttons start a line below the
         # label; as a wrapping flex row they sit beside it and go under it only when there is no room
         layout.display, layout.flex_flow, layout.grid_gap = "flex", "row wrap", "0 8px"
+        if not control.description and layout.margin is None:  # two groups side by side read as two
+            layout.margin = "2px 2px 2px 12px"
     if layout.flex is None:
         layout.flex = "0 0 auto"  # a row wraps it onto the next line rather than shrink it
 

@@ -60,6 +60,10 @@ def test_fit_control_sizes_controls_to_their_text():
     toggles = w.ToggleButtons(options=["per channel", "global"])
     fit_control(toggles)
     assert toggles.style.button_width == "auto"
+    assert toggles.layout.margin == "2px 2px 2px 12px"  # apart from a toggle group beside it
+    named = w.ToggleButtons(options=["a", "b"], description="model")
+    fit_control(named)
+    assert named.layout.margin is None  # its label sets it apart
     slider = w.IntSlider(description="size", style={"description_width": "9em"},
                          layout=w.Layout(width="26em"))
     fit_control(slider)

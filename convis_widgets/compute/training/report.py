@@ -224,7 +224,8 @@ def verdict(summaries: Sequence[RunSummary]) -> str:
     """One line comparing the first layers on held-out loss and accuracy together, saying what it
     measured and "within noise" where the difference is inside the spread it measured.
 
-    The best run (by accuracy, else loss) is compared with the runner-up; a winner is named only
+    The best run (by accuracy, else loss) is compared with the runner-up, the two named in the order
+    the runs came (3x3 vs 9x9 whichever is ahead); a winner is named only
     when one figure favours it beyond noise and the other does not favour the other run. A winner
     from one seed's epochs is said to hold "in this seed": another seed can reverse it, which only
     several seeds (pooled) measure.
@@ -240,7 +241,7 @@ def verdict(summaries: Sequence[RunSummary]) -> str:
         return f"only {name} ran: held-out loss {loss.mean:.4f} over {loss.over}"
     use_acc = all(acc is not None for _, _, acc in pools)
     ranked = sorted(pools, key=lambda p: -p[2].mean if use_acc and p[2] is not None else p[1].mean)
-    (na, la, aa), (nb, lb, ab) = ranked[0], ranked[1]
+    (na, la, aa), (nb, lb, ab) = sorted(ranked[:2], key=pools.index)  # the two best, in the runs' order
     diffs = [compare("held-out loss", (na, la), (nb, lb), higher_is_better=False)]
     if use_acc and aa is not None and ab is not None:
         diffs.insert(0, compare("held-out accuracy", (na, aa), (nb, ab), higher_is_better=True))

@@ -89,8 +89,8 @@ def test_an_autoencoder_is_judged_on_its_loss():
     a = history("3x3", [0.1, 0.02, 0.0126, 0.0125, 0.0124], [None] * 5)
     b = history("9x9", [0.1, 0.03, 0.0141, 0.0140, 0.0139], [None] * 5, kernel=9)
     line = verdict([summarize(b), summarize(a)])
-    assert line == ("held-out loss 0.0125 vs 0.0140, difference −0.0015 ± 0.0000 (3x3 vs 9x9, epoch by epoch "
-                    "over the last 3 epochs): in this seed, 3x3 better on loss")
+    assert line == ("held-out loss 0.0140 vs 0.0125, difference +0.0015 ± 0.0000 (9x9 vs 3x3, epoch by epoch "
+                    "over the last 3 epochs): in this seed, 3x3 better on loss")  # named in the runs' order
 
 
 def test_a_fall_both_runs_share_is_not_noise():
