@@ -138,8 +138,8 @@ class TrainingComparison(SavedComparisons):
         self.kind_buttons = c("kind", w.ToggleButtons(options=list(KINDS), description="model", style=style))
         options = [(BUILTIN[key], key) for key in self.builtin]
         if self.user_data is not None:
-            yours = getattr(train_and_held_out(self.user_data)[0], "name", "data")
-            options.append((f"yours ({yours})", USER))
+            name = getattr(train_and_held_out(self.user_data)[0], "name", None)  # tensors have none
+            options.append((f"your data ({name})" if name else "your data", USER))
         self.data_dropdown = c("dataset", w.Dropdown(options=options, description="data", style=style),
                                "data")
         self.kernels_text = c("kernels", w.Text(description="first kernels", style=style,

@@ -8,7 +8,7 @@ import html
 
 import ipywidgets as w
 
-from ..compute.training import LAST_EPOCHS, Record, Run
+from ..compute.training import LAST_EPOCHS, MIN_EPOCHS, Record, Run
 from .progress import ESTIMATING, eta_text, format_duration, total_eta_text
 
 
@@ -39,9 +39,9 @@ def start_text(kernels: list[int], model: str, data: str, n_train: int, n_val: i
     figures = "loss and accuracy" if classifier else "loss"
     seeds = "saved runs of these settings with other seeds are pooled into the verdict"
     end = (f"a verdict on the held-out {figures} over the last {LAST_EPOCHS} epochs ({seeds}: start again "
-           "with another seed to measure the run-to-run spread)" if epochs >= LAST_EPOCHS
+           "with another seed to measure the run-to-run spread)" if epochs >= MIN_EPOCHS
            else f"no verdict from one seed: {epochs} epoch{' is' if epochs == 1 else 's are'} too few to "
-                f"measure the noise (train {LAST_EPOCHS} or more, or start again with another seed: {seeds})")
+                f"measure the noise (train {MIN_EPOCHS} or more, or start again with another seed: {seeds})")
     return (
         f"<b>Start</b> trains {len(kernels)} {model} side by side, identical but for the first layer's "
         f"kernel ({sizes}), on {html.escape(data)}: {n_train:,} training images, {n_val:,} held out; "

@@ -9,11 +9,21 @@ from typing import Any
 
 import ipywidgets as w
 
-from ..compute.training import Record, Run, load_runs, saved_comparisons
+from ..compute.training import Record, Run, load_runs, saved_comparisons, settings_and_date
 from .base import ConvisWidget
 from .labels import shorten_middle
 
-LABEL_CHARS = 40  # a saved comparison's name in the dropdown, cut in the middle (fits at 900 px)
+LABEL_CHARS = 44  # a saved comparison's label in the dropdown, cut in the middle (fits at 900 px)
+
+
+def saved_label(name: str) -> str:
+    """A saved comparison's label: its settings whole and its date short, "3x3-vs-9x9-6ep-lr0.003-b64-
+    seed2 12-03 18:19" (the settings tell comparisons apart; the year and seconds seldom do)."""
+    settings, date = settings_and_date(name)
+    if date:
+        day, time, *again = date.split("-")
+        settings += f" {day[4:6]}-{day[6:8]} {time[:2]}:{time[2:4]}" + (f" ({again[0]})" if again else "")
+    return shorten_middle(settings, LABEL_CHARS)
 
 
 class SavedComparisons(ConvisWidget):
@@ -57,7 +67,7 @@ class SavedComparisons(ConvisWidget):
     def _list_saved(self) -> None:
         """List the saved comparisons of the current kind and data set, newest first and chosen."""
         folders = saved_comparisons(self._home())
-        self.saved_dropdown.options = [(shorten_middle(f.name, LABEL_CHARS), str(f)) for f in folders]
+        self.saved_dropdown.options = [(saved_label(f.name), str(f)) for f in folders]
         if folders:
             self.saved_dropdown.value = str(folders[0])
         self.load_button.disabled = not folders  # nothing to load: no button that can only fail

@@ -16,7 +16,7 @@ from convis_widgets.data import ImageDataset, digits, patches
 from convis_widgets.jobs import set_default_executor
 from convis_widgets.widgets.labels import shorten_middle
 from convis_widgets.widgets.training_comparison import parse_kernels
-from convis_widgets.widgets.training_saved import LABEL_CHARS
+from convis_widgets.widgets.training_saved import LABEL_CHARS, saved_label
 
 
 def every(data: ImageDataset, step: int, name: str) -> ImageDataset:
@@ -54,8 +54,8 @@ def test_before_start_a_message_says_what_start_does_and_no_empty_figure_shows(s
     cmp.kernels = "3, 5, 7"
     assert "trains 3 SeedCNN classifiers" in cmp.intro.value and "(3x3 and 5x5 and 7x7)" in cmp.intro.value
     assert "a verdict on the held-out loss and accuracy over the last 3 epochs" in cmp.intro.value
-    cmp.epochs = 2  # the verdict needs 3 epochs to measure the noise: the message says there will be none
-    assert ("no verdict from one seed: 2 epochs are too few to measure the noise (train 3 or more, or "
+    cmp.epochs = 2  # the verdict needs 4 epochs to measure the noise: the message says there will be none
+    assert ("no verdict from one seed: 2 epochs are too few to measure the noise (train 4 or more, or "
             "start again with another seed: saved runs of these settings with other seeds are pooled"
             ) in cmp.intro.value
     cmp.kind, cmp.epochs = "autoencoder", 4  # no accuracy to judge an autoencoder by
@@ -67,7 +67,7 @@ def test_start_draws_every_record_and_ends_with_a_table(small_digits, tmp_path, 
     from convis_widgets.widgets import progress
 
     monkeypatch.setattr(progress, "MIN_ELAPSED_S", 0.0)  # this small run can end within half a second
-    cmp = TrainingComparison(data=small_digits, epochs=3, out_dir=tmp_path)
+    cmp = TrainingComparison(data=small_digits, epochs=4, out_dir=tmp_path)
     assert cmp.dataset == "yours" and cmp.data_dropdown.value == "yours"
     labels = []
     real_show = cmp.progress.show
@@ -81,13 +81,13 @@ def test_start_draws_every_record_and_ends_with_a_table(small_digits, tmp_path, 
     cmp.start_button.click()
     assert cmp.last_error is None
     assert {name: [r.epoch for r in h] for name, h in cmp.histories.items()} == {
-        "3x3": [0, 1, 2, 3], "9x9": [0, 1, 2, 3]}
-    assert val_points(cmp, "3x3") == val_points(cmp, "9x9") == 4
+        "3x3": [0, 1, 2, 3, 4], "9x9": [0, 1, 2, 3, 4]}
+    assert val_points(cmp, "3x3") == val_points(cmp, "9x9") == 5
     assert labels[0].endswith("estimating the time left") and not any(" 0 s" in x for x in labels)
     assert any("ETA" in x for x in labels)
     assert cmp.intro.layout.display == "none" and cmp.loss_figure.canvas.layout.display is None
     acc = cmp.loss_view.accuracy_lines["3x3"].get_ydata()
-    assert len(acc) == 4 and 0 <= min(acc) <= max(acc) <= 100
+    assert len(acc) == 5 and 0 <= min(acc) <= max(acc) <= 100
     shown = cmp.layer_view.columns["9x9"]["filters"][1].get_array()
     assert shown.shape == (4 * 10 - 1, 4 * 10 - 1)  # 16 filters 9x9 in a 4x4 mosaic, 1-px gaps
     assert [b.children[0].value for b in cmp.progress.children] == [1.0, 1.0]
@@ -98,8 +98,10 @@ def test_start_draws_every_record_and_ends_with_a_table(small_digits, tmp_path, 
     assert [s.name for s in cmp.summaries] == ["3x3", "9x9"]
     assert "saved in" in cmp.status.value and len(cmp.saved_dropdown.options) == 1
     label, folder = cmp.saved_dropdown.options[0]
-    assert Path(folder).name.startswith("3x3-vs-9x9-3ep-lr0.003-b64-seed0-20")
-    assert label == shorten_middle(Path(folder).name, LABEL_CHARS) and len(label) <= LABEL_CHARS
+    assert Path(folder).name.startswith("3x3-vs-9x9-4ep-lr0.003-b64-seed0-20")
+    date = Path(folder).name[-15:]  # YYYYMMDD-HHMMSS
+    assert label == f"3x3-vs-9x9-4ep-lr0.003-b64-seed0 {date[4:6]}-{date[6:8]} {date[9:11]}:{date[11:13]}"
+    assert len(label) <= LABEL_CHARS  # the settings whole (the seed too), the date short
     assert Path(folder).parent == tmp_path / "classifier-few-digits-1x28x28-200"
     assert [r.status for r in load_runs(tmp_path)] == ["finished", "finished"]
     assert not cmp.start_button.disabled and cmp.stop_button.disabled
@@ -118,7 +120,7 @@ def test_the_verdict_pools_saved_runs_of_the_same_settings_with_other_seeds(smal
     verdict the live run showed (pooled with the seeds saved before it)."""
     cmp = TrainingComparison(data=small_digits, epochs=1, out_dir=tmp_path)
     cmp.start()
-    assert cmp.verdict.endswith("too few epochs to measure the noise, no verdict (train 3 epochs or more, "
+    assert cmp.verdict.endswith("too few epochs to measure the noise, no verdict (train 4 epochs or more, "
                                 "or several seeds)")
     cmp.lr, cmp.seed = 0.001, 1  # other settings: not pooled with seed 0
     cmp.start()
@@ -246,8 +248,11 @@ def test_long_saved_names_keep_their_settings_and_date_in_the_dropdown(small_dig
     cmp = TrainingComparison(data=small_digits, epochs=1, kernels=kernels, out_dir=tmp_path)
     cmp.start()
     ((label, folder),) = cmp.saved_dropdown.options
+    date = Path(folder).name[-15:]
     assert len(Path(folder).name) > LABEL_CHARS and len(label) == LABEL_CHARS
-    assert label.startswith("1x1-vs-3x3-vs") and label[-15:] == Path(folder).name[-15:]  # the date
+    assert label == shorten_middle(saved_label(Path(folder).name), LABEL_CHARS)
+    assert label.startswith("1x1-vs-3x3-vs") and label.endswith(f"seed0 {date[4:6]}-{date[6:8]} {date[9:11]}:"
+                                                                 f"{date[11:13]}")  # seed and date kept
     cmp.close()
 
 

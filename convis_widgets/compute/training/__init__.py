@@ -39,6 +39,7 @@ from .data import HELD_OUT_FRACTION, Data, Pair, as_tensors, split_held_out, tra
 from .records import FORMAT, NotARunError, Record, Run, RunLoadWarning, load_run, load_runs
 from .report import (
     LAST_EPOCHS,
+    MIN_EPOCHS,
     NOISE_SE,
     Difference,
     RunSummary,
@@ -50,7 +51,7 @@ from .report import (
     verdict,
 )
 from .run import Training, train_run
-from .saved import other_seeds, saved_comparisons
+from .saved import other_seeds, saved_comparisons, settings_and_date
 from .seeding import SeededRandom
 from .trainer import EVAL_BATCH_SIZE, Loss, Trainer, TrainingDiverged, first_layers, random_shift
 
@@ -72,6 +73,7 @@ __all__ = [
     "HELD_OUT_FRACTION",
     "KINDS",
     "LAST_EPOCHS",
+    "MIN_EPOCHS",
     "NOISE_SE",
     "OPTIMIZERS",
     "SCHEDULES",
@@ -108,6 +110,7 @@ __all__ = [
     "random_shift",
     "register_builtin",
     "saved_comparisons",
+    "settings_and_date",
     "settings_name",
     "split_held_out",
     "spread",

@@ -21,6 +21,9 @@ from .records import Run
 
 LAST_EPOCHS = 3
 """How many of a run's last epochs the verdict averages (their spread is its measure of noise)."""
+MIN_EPOCHS = LAST_EPOCHS + 1
+"""The shortest run the verdict measures the noise of: its last LAST_EPOCHS epochs leave out the
+first, whose steep fall from the untrained model is not noise."""
 NOISE_SE = 2.0
 """A difference is "within noise" unless it exceeds this many standard errors of the difference."""
 
@@ -133,15 +136,17 @@ def _unmeasured_if_short(s: Spread, last: int) -> Spread:
 
 
 def summarize(run: Run, *, last: int = LAST_EPOCHS) -> RunSummary:
-    """Final held-out loss and accuracy, their spread over the ``last`` epochs, dead first-layer
-    channels, filter smoothness and time of a run."""
+    """Final held-out loss and accuracy, their spread over the ``last`` epochs (never the first),
+    dead first-layer channels, filter smoothness and time of a run."""
     if last < 1:
         raise ValueError(f"last must be >= 1 epoch; got {last}")
     last_rec = run.last_epoch
     if last_rec is None or last_rec.val_loss is None:
         raise ValueError(f"run {run.name!r} has no held-out record yet")
-    trained = [r for r in run.records if r.is_epoch and r.epoch >= 1][-last:]
-    window = trained or [last_rec]  # a run stopped in its first epoch: only the untrained model
+    trained = [r for r in run.records if r.is_epoch and r.epoch >= 1]
+    # the first epoch's steep fall is never averaged in; a run of one epoch has only it (or, stopped
+    # in its first epoch, only the untrained model)
+    window = [r for r in trained if r.epoch >= 2][-last:] or trained[-1:] or [last_rec]
     epochs, over = [r.epoch for r in window], _over(len(window))
     loss = _unmeasured_if_short(spread([float(r.val_loss or 0.0) for r in window], over, epochs), last)
     accs = [r.val_accuracy for r in window if r.val_accuracy is not None]
@@ -169,8 +174,9 @@ def pooled(summaries: Sequence[RunSummary]) -> list[tuple[str, Spread, Spread | 
         if len(group) == 1:
             out.append((name, group[0].loss, group[0].accuracy))
             continue
-        seeds = [s.seed for s in group]
-        over = f"{len(group)} seeds" + (f" ({', '.join(map(str, seeds))})" if None not in seeds else "")
+        seeds = sorted(s.seed for s in group if s.seed is not None)
+        named = f" ({', '.join(map(str, seeds))})" if len(seeds) == len(group) else ""
+        over = f"{len(group)} seeds{named}"
         accs = [s.accuracy.mean for s in group if s.accuracy is not None]
         out.append((name, spread([s.loss.mean for s in group], over),
                     spread(accs, over) if len(accs) == len(group) else None))
@@ -257,7 +263,7 @@ def verdict(summaries: Sequence[RunSummary]) -> str:
 def _conclusion(diffs: Sequence[Difference]) -> str:
     """What the figures compared say together: a winner only when none favours the other run."""
     if not all(d.measured for d in diffs):
-        return (f"too few epochs to measure the noise, no verdict (train {LAST_EPOCHS} epochs or more, "
+        return (f"too few epochs to measure the noise, no verdict (train {MIN_EPOCHS} epochs or more, "
                 "or several seeds)")
     winners = {d.better for d in diffs if d.better is not None}
     if len(winners) > 1:

@@ -31,6 +31,15 @@ def saved_comparisons(home: str | Path) -> list[Path]:
     return sorted(folders, key=when, reverse=True)
 
 
+def settings_and_date(name: str) -> tuple[str, str]:
+    """A saved comparison's folder name split into its settings and its date, e.g.
+    ("3x3-vs-9x9-6ep-lr0.003-b64-seed2", "20261203-181940"); ("<name>", "") without a date."""
+    found = _DATE.search(name)
+    if not found or found.start() == 0:
+        return name, ""
+    return name[:found.start()].rstrip("-"), found.group(0)
+
+
 def _settings(run: Run) -> tuple[str, dict[str, Any]]:
     return run.name, {k: v for k, v in run.config.items() if k not in NOT_SETTINGS}
 

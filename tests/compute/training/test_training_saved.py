@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convis_widgets.compute.training import Record, Run, other_seeds, saved_comparisons
+from convis_widgets.compute.training import Record, Run, other_seeds, saved_comparisons, settings_and_date
 
 SETTINGS = {"kind": "classifier", "model": "SeedCNN", "data": "digits-train", "epochs": 1, "lr": 0.003,
             "batch_size": 64, "kernels": [3, 9]}
@@ -54,3 +54,11 @@ def test_other_seeds_are_the_finished_comparisons_of_the_same_settings_saved_bef
     assert [r.name for r in found[1]] == ["3x3", "9x9"]
     assert other_seeds([Run("3x3", dict(SETTINGS, seed=0))]) == []  # an unsaved comparison has none
     assert other_seeds([]) == []
+
+
+def test_a_saved_name_splits_into_settings_and_date():
+    assert settings_and_date("3x3-vs-9x9-6ep-lr0.003-b64-seed2-20261203-181940") == (
+        "3x3-vs-9x9-6ep-lr0.003-b64-seed2", "20261203-181940")
+    assert settings_and_date("3x3-vs-9x9-6ep-lr0.003-b64-seed2-20261203-181940-2") == (
+        "3x3-vs-9x9-6ep-lr0.003-b64-seed2", "20261203-181940-2")
+    assert settings_and_date("my-runs") == ("my-runs", "")

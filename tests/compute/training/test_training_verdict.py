@@ -132,7 +132,7 @@ def test_one_epoch_is_too_short_to_measure_the_noise():
     b = history("9x9", [2, 0.4], [0.1, 0.9], kernel=9)
     line = verdict([summarize(a), summarize(b)])
     assert "over the last epoch" in line and line.endswith(
-        "too few epochs to measure the noise, no verdict (train 3 epochs or more, or several seeds)")
+        "too few epochs to measure the noise, no verdict (train 4 epochs or more, or several seeds)")
 
 
 def test_two_falling_epochs_are_too_few_to_measure_the_noise():
@@ -140,12 +140,23 @@ def test_two_falling_epochs_are_too_few_to_measure_the_noise():
     a = history("3x3", [2, 0.054, 0.020], [0.1, 0.80, 0.90])
     b = history("9x9", [2, 0.066, 0.022], [0.1, 0.70, 0.85], kernel=9)
     line = verdict([summarize(a), summarize(b)])
-    assert "over the last 2 epochs" in line and "±" not in line, line
-    assert line.endswith("too few epochs to measure the noise, no verdict (train 3 epochs or more, or "
+    assert "over the last epoch" in line and "±" not in line, line  # epoch 2: the first is left out
+    assert line.endswith("too few epochs to measure the noise, no verdict (train 4 epochs or more, or "
                          "several seeds)"), line
     three = verdict([summarize(history("3x3", [2, 0.054, 0.020, 0.019], [0.1, 0.80, 0.90, 0.90])),
                      summarize(history("9x9", [2, 0.066, 0.022, 0.021], [0.1, 0.70, 0.85, 0.86], kernel=9))])
-    assert "±" in three and "too few" not in three, three
+    assert "over the last 2 epochs" in three and "too few" in three, three  # epochs 2, 3: not the first
+    four = verdict([summarize(history("3x3", [2, 0.054, 0.020, 0.019, 0.018], [0.1, 0.80, 0.90, 0.90, 0.91])),
+                    summarize(history("9x9", [2, 0.066, 0.022, 0.021, 0.020], [0.1, 0.70, 0.85, 0.86, 0.86],
+                                      kernel=9))])
+    assert "±" in four and "too few" not in four and "over the last 3 epochs" in four, four
+
+
+def test_the_first_epoch_is_never_averaged_in():
+    """Its fall from the untrained model would swamp the epochs after it (0.5 against 0.02)."""
+    s = summarize(history("3x3", [2.3, 0.5, 0.03, 0.02], [0.1, 0.8, 0.95, 0.96]))
+    assert s.loss.keys == (2, 3) and s.loss.mean == pytest.approx(0.025)
+    assert summarize(history("3x3", [2.3, 0.5], [0.1, 0.8])).loss.keys == (1,)  # one epoch: only it
 
 
 def test_runs_of_several_seeds_are_compared_by_their_run_to_run_spread():
@@ -185,5 +196,5 @@ def test_compare_says_which_is_better_only_beyond_twice_the_standard_error():
 
 def test_only_one_run():
     line = verdict([summarize(history("3x3", [2, 0.5, 0.4], [0.1, 0.8, 0.85]))])
-    assert line == "only 3x3 ran: held-out loss 0.4500 over the last 2 epochs"
+    assert line == "only 3x3 ran: held-out loss 0.4000 over the last epoch"
     assert verdict([]) == "no run has reached an epoch yet"
