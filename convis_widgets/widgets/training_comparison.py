@@ -50,7 +50,7 @@ class TrainingComparison(SavedComparisons):
     always offered. ``model_fn``: your network instead of the built-in one, a callable that takes the
     first conv layer's kernel size and returns a fresh model whose first conv has that kernel (one
     copy is trained per size, each from the same seed). Every comparison is saved under ``out_dir``,
-    in a folder per data set and a subfolder named by its settings and date; "saved comparisons" lists
+    in a folder per data set and a subfolder named by its settings and date; "saved" lists
     those of the current kind and data set, and Load shows one again as it was shown live. Keyword
     arguments are the traits: ``kind``, ``dataset`` (default "yours" when ``data`` is given, else
     the kind's built-in set), ``kernels`` ("3, 9" or a list of ints), ``epochs``, ``batch_size``,
@@ -155,7 +155,7 @@ class TrainingComparison(SavedComparisons):
         self.out_text = c("out_dir", w.Text(description="saved in", style=style,
                                             layout=w.Layout(width="18em")))
         self.saved_dropdown = self._tag(w.Dropdown(  # its width follows the names; empty, still a select
-            description="saved comparisons", style=style,
+            description="saved", style=style,
             layout=w.Layout(min_width="min(20em, calc(100% - 4px))")), "saved")
         self.load_button = self._button("Load", "load", self.load, icon="folder-open")
 

@@ -17,9 +17,11 @@ LABEL_CHARS = 44  # a saved comparison's label in the dropdown, cut in the middl
 
 
 def saved_label(name: str) -> str:
-    """A saved comparison's label: its settings whole and its date short, "3x3-vs-9x9-6ep-lr0.003-b64-
-    seed2 12-03 18:19" (the settings tell comparisons apart; the year and seconds seldom do)."""
+    """A saved comparison's label: its settings and its date short, "3x3/9x9-6ep-lr0.003-b64-seed2
+    12-03 18:19" (the settings tell comparisons apart; the year and seconds seldom do); a longer one
+    is cut in the middle, keeping the seed and date at its end."""
     settings, date = settings_and_date(name)
+    settings = settings.replace("-vs-", "/")
     if date:
         day, time, *again = date.split("-")
         settings += f" {day[4:6]}-{day[6:8]} {time[:2]}:{time[2:4]}" + (f" ({again[0]})" if again else "")
@@ -27,7 +29,7 @@ def saved_label(name: str) -> str:
 
 
 class SavedComparisons(ConvisWidget):
-    """The saved-comparison part of a `TrainingComparison`: its "saved comparisons" list, Load, and
+    """The saved-comparison part of a `TrainingComparison`: its "saved" list of comparisons, Load, and
     the pace of the latest saved run; the widget supplies what is declared here without a value."""
 
     kind: str
@@ -75,7 +77,7 @@ class SavedComparisons(ConvisWidget):
 
     def load(self, folder: str | os.PathLike[str] | None = None) -> list[Run]:
         """Show saved runs as they were shown live: curves, filters, probe, table and verdict (a folder of
-        them; default: the one chosen under "saved comparisons")."""
+        them; default: the one chosen under "saved")."""
         chosen = folder if folder is not None else self.saved_dropdown.value
         if chosen is None:
             article = "an" if self.kind[:1] in "aeiou" else "a"

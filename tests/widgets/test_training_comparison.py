@@ -100,7 +100,7 @@ def test_start_draws_every_record_and_ends_with_a_table(small_digits, tmp_path, 
     label, folder = cmp.saved_dropdown.options[0]
     assert Path(folder).name.startswith("3x3-vs-9x9-4ep-lr0.003-b64-seed0-20")
     date = Path(folder).name[-15:]  # YYYYMMDD-HHMMSS
-    assert label == f"3x3-vs-9x9-4ep-lr0.003-b64-seed0 {date[4:6]}-{date[6:8]} {date[9:11]}:{date[11:13]}"
+    assert label == f"3x3/9x9-4ep-lr0.003-b64-seed0 {date[4:6]}-{date[6:8]} {date[9:11]}:{date[11:13]}"
     assert len(label) <= LABEL_CHARS  # the settings whole (the seed too), the date short
     assert Path(folder).parent == tmp_path / "classifier-few-digits-1x28x28-200"
     assert [r.status for r in load_runs(tmp_path)] == ["finished", "finished"]
@@ -251,7 +251,7 @@ def test_long_saved_names_keep_their_settings_and_date_in_the_dropdown(small_dig
     date = Path(folder).name[-15:]
     assert len(Path(folder).name) > LABEL_CHARS and len(label) == LABEL_CHARS
     assert label == shorten_middle(saved_label(Path(folder).name), LABEL_CHARS)
-    assert label.startswith("1x1-vs-3x3-vs") and label.endswith(f"seed0 {date[4:6]}-{date[6:8]} {date[9:11]}:"
+    assert label.startswith("1x1/3x3/5x5") and label.endswith(f"seed0 {date[4:6]}-{date[6:8]} {date[9:11]}:"
                                                                  f"{date[11:13]}")  # seed and date kept
     cmp.close()
 
