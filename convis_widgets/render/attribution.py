@@ -209,9 +209,10 @@ def fit_title(ax: Axes, title: str, fontsize: str = "medium", smallest: float = 
     get_renderer = getattr(ax.figure.canvas, "get_renderer", None)
     if get_renderer is None:
         return
-    box = ax.get_window_extent(get_renderer())
+    renderer = get_renderer()
+    box = ax.get_window_extent(renderer)
     room = 2 * min(box.x0 + box.width / 2, ax.figure.bbox.width - box.x0 - box.width / 2) - 4
-    width = text.get_window_extent(get_renderer()).width
+    width = text.get_window_extent(renderer).width
     if width > room > 0:
         text.set_fontsize(max(smallest, text.get_fontsize() * room / width))
 

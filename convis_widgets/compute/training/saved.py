@@ -11,6 +11,7 @@ from typing import Any
 from .records import Run, load_runs
 
 _DATE = re.compile(r"(\d{8}-\d{6})(?:-(\d+))?$")
+_SEED = re.compile(r"-seed\d+$")
 NOT_SETTINGS = frozenset({"seed", "probe_index", "num_threads"})
 """Config entries two comparisons of the same settings may differ in: the seed, the probe image the
 seed chose and the machine's thread count."""
@@ -44,9 +45,17 @@ def _settings(run: Run) -> tuple[str, dict[str, Any]]:
     return run.name, {k: v for k, v in run.config.items() if k not in NOT_SETTINGS}
 
 
+def _but_seed(folder: Path) -> str:
+    """A comparison folder's settings without its seed and date (its name from `settings_name`)."""
+    return _SEED.sub("", settings_and_date(folder.name)[0])
+
+
 def other_seeds(runs: Sequence[Run]) -> list[list[Run]]:
     """The finished comparisons saved before ``runs``' own, beside it, with the same runs and
     settings but another seed: the newest one per seed, in seed order (none if ``runs`` are unsaved).
+
+    Only folders whose name gives the same settings but for the seed are read; their saved configs
+    must then match too.
     """
     if not runs or runs[0].path is None:
         return []
@@ -56,7 +65,7 @@ def other_seeds(runs: Sequence[Run]) -> list[list[Run]]:
     listed = saved_comparisons(folder.parent)
     older = listed[listed.index(folder) + 1:] if folder in listed else listed
     found: dict[int, list[Run]] = {}
-    for other in older:
+    for other in (f for f in older if _but_seed(f) == _but_seed(folder)):
         theirs = load_runs(other)
         seed = theirs[0].config.get("seed") if theirs else None
         if (isinstance(seed, int) and seed not in seeds and seed not in found

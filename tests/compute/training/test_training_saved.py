@@ -14,7 +14,7 @@ SETTINGS = {"kind": "classifier", "model": "SeedCNN", "data": "digits-train", "e
 
 
 def save_comparison(home: Path, date: str, seed: int, *, status: str = "finished", lr: float = 0.003,
-                    kernels: tuple[int, ...] = (3, 9)) -> list[Run]:
+                    kernels: tuple[int, ...] = (3, 9), **config_extra: object) -> list[Run]:
     """One saved comparison: a run per kernel, one epoch, in ``home/<settings>-seed<seed>-<date>``."""
     folder = home / f"{'-vs-'.join(f'{k}x{k}' for k in kernels)}-1ep-lr{lr:g}-b64-seed{seed}-{date}"
     runs = []
@@ -22,7 +22,7 @@ def save_comparison(home: Path, date: str, seed: int, *, status: str = "finished
         record = Record(f"{k}x{k}", 1, 0, 10, 10, 1.0, 0.5, np.zeros((2, 1, k, k), np.float32), val_loss=0.4,
                         val_accuracy=0.9, dead=np.zeros(2, bool), frac_zero=np.zeros(2))
         config = {**SETTINGS, "lr": lr, "kernels": list(kernels), "first_kernel": k, "seed": seed,
-                  "probe_index": seed * 7, "num_threads": 1 + seed}
+                  "probe_index": seed * 7, "num_threads": 1 + seed, **config_extra}
         run = Run(f"{k}x{k}", config, [record], status)
         run.save(folder)
         runs.append(run)
@@ -44,6 +44,7 @@ def test_other_seeds_are_the_finished_comparisons_of_the_same_settings_saved_bef
     save_comparison(tmp_path, "20261203-101000", 2, status="cancelled")  # not finished
     save_comparison(tmp_path, "20261203-101500", 3, lr=0.001)  # other settings
     save_comparison(tmp_path, "20261203-102000", 4, kernels=(3, 5))  # other runs
+    save_comparison(tmp_path, "20261203-102200", 7, weight_decay=0.1)  # a setting its name does not give
     save_comparison(tmp_path, "20261203-102500", 0)  # the same seed as the one asked about
     save_comparison(tmp_path, "20261203-103000", 5)
     current = save_comparison(tmp_path, "20261203-104000", 0)
